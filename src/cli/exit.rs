@@ -1,0 +1,16 @@
+//! Exit codes: the one place they are defined (documented in the README).
+
+use std::process::ExitCode;
+
+/// Every input was labelled.
+pub const SUCCESS: u8 = 0;
+/// A fatal error: nothing more could be done (model unusable, output not writable, ...).
+pub const FATAL: u8 = 1;
+/// The command line was wrong (clap also exits with 2).
+pub const USAGE: u8 = 2;
+/// The run finished, but some inputs or records failed; they are in the errors file.
+pub const PARTIAL: u8 = 3;
+
+pub fn code(value: u8) -> ExitCode {
+    ExitCode::from(value)
+}

@@ -1,0 +1,130 @@
+//! `discotag label`: transcripts in, Parquet dataset out.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use discotag::input::{CsvColumns, Format, ReadOptions, Shard};
+use discotag::pipeline::{LabelConfig, run_label};
+use discotag::segment::SegmentUnit;
+
+use super::exit;
+
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:\n  discotag label data/sample --out labelled\n  cat interview.jsonl | discotag label - --format jsonl --out labelled\n  discotag label corpus/ --out labelled --shard 2/8 --resume\n\nExit codes: 0 all inputs labelled; 3 finished but some inputs failed (see errors.jsonl in --out); 2 usage error; 1 fatal.")]
+pub struct Args {
+    /// Transcript files, folders (searched recursively) or `-` for stdin. Example: `data/sample interview.txt`
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+
+    /// Output folder for the dataset (Parquet files under segments/, manifest.json, errors.jsonl). Example: `--out labelled`
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Model folder (codebook, head, thresholds, encoder reference). Default: $DISCOTAG_MODEL, else models/default. Example: `--model models/default`
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+
+    /// Format of stdin, and of named files whose extension says none. Example: `--format jsonl`
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+
+    /// What one segment is: a speaker turn, a sentence, or sentences of a turn packed into windows that fit --max-tokens. Example: `--unit sentence`
+    #[arg(long, value_enum, default_value_t = SegmentUnit::Window)]
+    unit: SegmentUnit,
+
+    /// Token limit per segment, special tokens included; longer turn/sentence segments are truncated (and flagged). Example: `--max-tokens 256`
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    max_tokens: usize,
+
+    /// Segments per encoder batch (segments of similar length are batched together). Example: `--batch-size 64`
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    batch_size: usize,
+
+    /// Compute threads for tokenising and the encoder. Default: all cores. Example: `--threads 2`
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Take only share K of N of the inputs (K from 0 to N-1), e.g. a Kubernetes job index; the union of all N shards equals one run. Example: `--shard 0/4`
+    #[arg(long, value_name = "K/N", default_value = "0/1")]
+    shard: Shard,
+
+    /// Continue a dataset in --out: inputs whose content hash is already labelled there are skipped. Example: `--resume`
+    #[arg(long)]
+    resume: bool,
+
+    /// Never fetch the encoder; fail with the fetch command if it is not cached. Example: `--offline`
+    #[arg(long)]
+    offline: bool,
+
+    /// CSV column holding the text. Example: `--text-column utterance`
+    #[arg(long, default_value = "text", value_name = "NAME")]
+    text_column: String,
+
+    /// CSV column holding the speaker. Example: `--speaker-column role`
+    #[arg(long, default_value = "speaker", value_name = "NAME")]
+    speaker_column: String,
+
+    /// CSV column holding the record id. Example: `--id-column turn_id`
+    #[arg(long, default_value = "id", value_name = "NAME")]
+    id_column: String,
+
+    /// CSV column holding the document id (rows are grouped into documents by it). Example: `--doc-id-column interview`
+    #[arg(long, default_value = "doc_id", value_name = "NAME")]
+    doc_id_column: String,
+
+    /// No progress bar and only warnings in the log. Example: `--quiet`
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    super::set_threads(args.threads);
+    discotag::telemetry::init(args.quiet);
+    if args.batch_size == 0 {
+        return Err(discotag::Error::Usage("--batch-size must be at least 1".into()).into());
+    }
+    let out = args.out.clone();
+    let config = LabelConfig {
+        inputs: args.inputs,
+        out_dir: args.out,
+        model_dir: super::resolve_model_dir(args.model),
+        stdin_format: args.format,
+        unit: args.unit,
+        max_tokens: args.max_tokens,
+        batch_size: args.batch_size,
+        shard: args.shard,
+        resume: args.resume,
+        offline: args.offline,
+        read: ReadOptions {
+            csv: CsvColumns {
+                text: args.text_column,
+                speaker: args.speaker_column,
+                id: args.id_column,
+                doc_id: args.doc_id_column,
+            },
+        },
+        progress: !args.quiet,
+    };
+    let summary = run_label(config).with_context(|| format!("labelling into {}", out.display()))?;
+    let run = &summary.run;
+    if !args.quiet {
+        eprintln!(
+            "discotag: {} inputs labelled, {} failed, {} already done; {} segments in {:.1}s -> {}",
+            run.inputs_done,
+            run.inputs_failed,
+            run.inputs_skipped_as_done,
+            run.segments,
+            run.seconds,
+            summary.out_dir.join("segments").display()
+        );
+    }
+    if summary.had_errors() {
+        eprintln!(
+            "discotag: {} errors; see {}",
+            run.errors,
+            summary.out_dir.join(discotag::output::ERRORS_FILE).display()
+        );
+        return Ok(exit::PARTIAL);
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,117 @@
+//! Defines discotag's command line: the `Cli` and its subcommands (one module each), dispatch,
+//! and the mapping of errors to exit codes.
+
+mod eval;
+pub mod exit;
+mod label;
+mod model;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Discourse tagging of interview transcripts, locally, to Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "discotag", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Label transcripts (files, folders, or - for stdin) and write a Parquet dataset.
+    Label(label::Args),
+    /// Train a model for a codebook from labelled utterances.
+    Train(train::Args),
+    /// Score a model on labelled utterances.
+    Eval(eval::Args),
+    /// Obtain, verify and describe the encoder and a model.
+    Model(model::Args),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Label(args) => label::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Model(args) => model::run(args),
+    };
+    match result {
+        Ok(code) => exit::code(code),
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return exit::code(exit::SUCCESS);
+            }
+            eprintln!("discotag: error: {error:#}");
+            let usage = error
+                .chain()
+                .any(|e| matches!(e.downcast_ref::<discotag::Error>(), Some(discotag::Error::Usage(_))));
+            exit::code(if usage { exit::USAGE } else { exit::FATAL })
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The model directory: `--model`, else `$DISCOTAG_MODEL`, else `models/default` in the current
+/// folder, else the default model of the source tree discotag was built from.
+pub fn resolve_model_dir(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir;
+    }
+    if let Some(dir) = std::env::var_os("DISCOTAG_MODEL") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("models/default");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")
+}
+
+/// Sets the number of compute threads for the encoder and tokenizer before any pool starts.
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        // SAFETY: called from the main thread before any other thread is started.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every option of every command has help text with an example.
+    #[test]
+    fn every_option_has_help_with_an_example() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let subs: Vec<&clap::Command> = if sub.has_subcommands() { sub.get_subcommands().collect() } else { vec![sub] };
+            for cmd in subs {
+                for arg in cmd.get_arguments() {
+                    if ["help", "version"].contains(&arg.get_id().as_str()) {
+                        continue;
+                    }
+                    let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+                    assert!(help.contains("xample"), "{} {}: no example in help: {help:?}", cmd.get_name(), arg.get_id());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! CSV transcripts with a header row. The text, speaker, id and doc id columns are chosen by
+//! options (defaults `text`, `speaker`, `id`, `doc_id`); other columns become metadata.
+
+use std::collections::BTreeMap;
+
+use super::{CsvColumns, Parsed, Unit, check_unit_size, group_by_doc};
+use crate::error::{InputError, Position};
+
+pub(super) fn parse(
+    text: &str,
+    path: &str,
+    default_doc_id: &str,
+    columns: &CsvColumns,
+) -> Result<Parsed, InputError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| InputError::new(path, Position::Line { line: 1, column: None }, format!("unreadable CSV header: {e}")))?
+        .clone();
+    let find = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let Some(text_col) = find(&columns.text) else {
+        return Err(InputError::new(
+            path,
+            Position::Line { line: 1, column: None },
+            format!(
+                "no column named {:?} for the text (columns: {}); choose one with --text-column",
+                columns.text,
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    let speaker_col = find(&columns.speaker);
+    let id_col = find(&columns.id);
+    let doc_col = find(&columns.doc_id);
+
+    let mut units = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record_no = i as u64 + 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(InputError::new(
+                    path,
+                    Position::Record { record: record_no, line },
+                    format!("malformed CSV record: {e}"),
+                ));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let Some(text) = record.get(text_col) else { continue };
+        if let Err(e) = check_unit_size(text, path, Position::Record { record: record_no, line }) {
+            errors.push(e);
+            continue;
+        }
+        let field = |col: Option<usize>| col.and_then(|c| record.get(c)).filter(|s| !s.is_empty()).map(str::to_string);
+        let mut metadata = BTreeMap::new();
+        for (c, name) in headers.iter().enumerate() {
+            if [Some(text_col), speaker_col, id_col, doc_col].contains(&Some(c)) {
+                continue;
+            }
+            if let Some(value) = record.get(c).filter(|v| !v.is_empty()) {
+                metadata.insert(name.trim().to_string(), value.to_string());
+            }
+        }
+        let unit = Unit {
+            text: text.to_string(),
+            record_index: Some(i as u64),
+            record_id: field(id_col),
+            speaker: field(speaker_col),
+            metadata,
+            line,
+            ..Unit::default()
+        };
+        units.push((field(doc_col).unwrap_or_else(|| default_doc_id.to_string()), unit));
+    }
+    Ok(Parsed {
+        documents: group_by_doc(units),
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_columns_quoted_newlines_and_metadata() {
+        let text = "id,speaker,text,site\nc1,GP,\"We pooled, \"\"finally\"\".\nThen saved.\",North\nc2,Cllr,Short,\n";
+        let parsed = parse(text, "f.csv", "f", &CsvColumns::default()).unwrap();
+        let units = &parsed.documents[0].units;
+        assert_eq!(units[0].text, "We pooled, \"finally\".\nThen saved.");
+        assert_eq!(units[0].metadata["site"], "North");
+        assert_eq!(units[0].record_id.as_deref(), Some("c1"));
+        assert_eq!(units[1].line, 4);
+        assert!(units[1].metadata.is_empty());
+    }
+
+    #[test]
+    fn missing_text_column_names_the_columns() {
+        let err = parse("a,b\n1,2\n", "f.csv", "f", &CsvColumns::default()).unwrap_err();
+        assert!(err.reason.contains("\"text\"") && err.reason.contains("a, b"));
+    }
+
+    #[test]
+    fn ragged_record_is_a_record_error() {
+        let parsed = parse("id,text\n1,ok\n2,bad,extra\n3,fine\n", "f.csv", "f", &CsvColumns::default()).unwrap();
+        assert_eq!(parsed.documents[0].units.len(), 2);
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(parsed.errors[0].position, Position::Record { record: 2, line: 3 });
+    }
+}

@@ -1,0 +1,306 @@
+//! Stage "read": find inputs (files, folders, stdin), take this shard's share, hash them, and
+//! parse each into [`Document`]s of [`Unit`]s (speaker turns, records, subtitle cues) that keep
+//! their exact position in the source.
+//!
+//! One reader per format lives in its own file; [`parse`] dispatches on [`Format`].
+
+mod csv;
+mod discover;
+mod jsonl;
+mod subtitles;
+mod text;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use discover::{DiscoveredInput, Discovery, InputSource, Shard, discover, sha256_hex};
+
+use crate::error::{InputError, Position};
+
+/// The largest unit (turn, record, cue) accepted, in bytes. A 60-minute interview is about
+/// 60 kB in all; a single unit beyond this is almost certainly not a transcript.
+pub const MAX_UNIT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Input formats discotag reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Plain text, one speaker turn per paragraph (`Name: text`), optional `---` header.
+    Text,
+    /// One JSON object per line with `text`, optional `id`, `doc_id`, `speaker`.
+    Jsonl,
+    /// CSV with a header row; column names chosen by options.
+    Csv,
+    /// WebVTT subtitles.
+    Vtt,
+    /// SubRip subtitles.
+    Srt,
+}
+
+impl Format {
+    /// The format a file name implies, if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "txt" | "text" | "md" => Some(Format::Text),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "csv" => Some(Format::Csv),
+            "vtt" => Some(Format::Vtt),
+            "srt" => Some(Format::Srt),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Vtt => "vtt",
+            Format::Srt => "srt",
+        }
+    }
+
+    /// Whether character offsets index each record's own text (true) or the whole file.
+    pub fn is_record_format(self) -> bool {
+        !matches!(self, Format::Text)
+    }
+}
+
+/// Column names for CSV input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvColumns {
+    pub text: String,
+    pub speaker: String,
+    pub id: String,
+    pub doc_id: String,
+}
+
+impl Default for CsvColumns {
+    fn default() -> Self {
+        CsvColumns {
+            text: "text".into(),
+            speaker: "speaker".into(),
+            id: "id".into(),
+            doc_id: "doc_id".into(),
+        }
+    }
+}
+
+/// Options that change how inputs are parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub csv: CsvColumns,
+}
+
+/// One document: an interview, a meeting, a debate. A file holds one document, or several
+/// when its records carry different `doc_id`s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub doc_id: String,
+    /// Metadata carried into every row: the plain-text header, for instance.
+    pub metadata: BTreeMap<String, String>,
+    pub units: Vec<Unit>,
+}
+
+/// A span of source text with one speaker: a turn, a JSONL/CSV record or a subtitle cue.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unit {
+    /// The unit's text, exactly as it stands in the offset base.
+    pub text: String,
+    /// Code-point offset of `text` in the offset base: the whole decoded file for plain text,
+    /// 0 for record formats (whose offsets index the record's own text).
+    pub char_start: u64,
+    /// 0-based record index for record formats.
+    pub record_index: Option<u64>,
+    /// The record's own `id` (JSONL, CSV) or cue identifier (WebVTT, SRT).
+    pub record_id: Option<String>,
+    pub speaker: Option<String>,
+    pub cue_start_ms: Option<i64>,
+    pub cue_end_ms: Option<i64>,
+    /// Per-record metadata (extra JSONL fields, extra CSV columns).
+    pub metadata: BTreeMap<String, String>,
+    /// 1-based line where the unit starts, for error messages.
+    pub line: u64,
+}
+
+/// What parsing one input produced: its documents and any per-record errors.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub documents: Vec<Document>,
+    pub errors: Vec<InputError>,
+}
+
+/// Decodes and parses an input's bytes.
+///
+/// `display_path` names the input in errors; `default_doc_id` is used when records carry none.
+///
+/// # Errors
+/// An [`InputError`] for problems with the whole input: binary content, invalid UTF-8, an empty
+/// file, a CSV without its text column. Problems with single records are in [`Parsed::errors`].
+pub fn parse(
+    bytes: &[u8],
+    format: Format,
+    display_path: &str,
+    default_doc_id: &str,
+    options: &ReadOptions,
+) -> Result<Parsed, InputError> {
+    let text = decode(bytes, display_path)?;
+    let parsed = match format {
+        Format::Text => text::parse(text, display_path, default_doc_id)?,
+        Format::Jsonl => jsonl::parse(text, display_path, default_doc_id),
+        Format::Csv => csv::parse(text, display_path, default_doc_id, &options.csv)?,
+        Format::Vtt => subtitles::parse_vtt(text, display_path, default_doc_id)?,
+        Format::Srt => subtitles::parse_srt(text, display_path, default_doc_id)?,
+    };
+    if parsed.documents.iter().all(|d| d.units.is_empty()) && parsed.errors.is_empty() {
+        return Err(InputError::file(
+            display_path,
+            format!("no text found: the file holds no {} content", format.name()),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Checks that the bytes are text: not empty, no NUL bytes, valid UTF-8.
+fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<&'a str, InputError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(InputError::file(path, "empty file"));
+    }
+    if let Some(offset) = bytes.iter().take(8192).position(|&b| b == 0) {
+        return Err(InputError::new(
+            path,
+            Position::Byte {
+                offset: offset as u64,
+            },
+            "binary file (NUL byte): not a transcript",
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let column = std::str::from_utf8(&valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..])
+            .map_or(0, |s| s.chars().count() as u64)
+            + 1;
+        InputError::new(
+            path,
+            Position::Line {
+                line,
+                column: Some(column),
+            },
+            format!(
+                "invalid UTF-8 at byte {}: save the file as UTF-8",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Rejects units larger than [`MAX_UNIT_BYTES`].
+fn check_unit_size(text: &str, path: &str, position: Position) -> Result<(), InputError> {
+    if text.len() > MAX_UNIT_BYTES {
+        return Err(InputError::new(
+            path,
+            position,
+            format!(
+                "a single turn or record of {} bytes exceeds the limit of {} bytes: is this a transcript?",
+                text.len(),
+                MAX_UNIT_BYTES
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Groups units into documents by doc id, in order of first appearance.
+fn group_by_doc(units: Vec<(String, Unit)>) -> Vec<Document> {
+    let mut documents: Vec<Document> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (doc_id, unit) in units {
+        let i = *index.entry(doc_id.clone()).or_insert_with(|| {
+            documents.push(Document {
+                doc_id,
+                metadata: BTreeMap::new(),
+                units: Vec::new(),
+            });
+            documents.len() - 1
+        });
+        documents[i].units.push(unit);
+    }
+    documents
+}
+
+/// Splits a leading `Name:` speaker label off a record's text (used by CSV-less formats such as
+/// subtitles). Returns the speaker and the byte offset where the spoken text starts.
+fn split_speaker_prefix(text: &str) -> Option<(String, usize)> {
+    let colon = text.find(':')?;
+    let name = &text[..colon];
+    let trimmed = name.trim();
+    let rest = &text[colon + 1..];
+    let plausible = !trimmed.is_empty()
+        && trimmed.chars().count() <= 40
+        && trimmed.split_whitespace().count() <= 4
+        && trimmed.chars().next().is_some_and(|c| c.is_alphabetic() || c == '[' || c == '(')
+        && !trimmed.contains(['.', '?', '!', ',', ';', '"'])
+        && (rest.is_empty() || rest.starts_with(char::is_whitespace))
+        && trimmed
+            .split_whitespace()
+            .all(|w| w.chars().next().is_some_and(|c| !c.is_lowercase()));
+    if !plausible {
+        return None;
+    }
+    let skip = rest.len() - rest.trim_start().len();
+    Some((trimmed.to_string(), colon + 1 + skip))
+}
+
+/// The default document id for an input: its file stem.
+pub fn default_doc_id(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stdin".into())
+}
+
+/// A path relative to nothing: how the user named it.
+pub fn display_path(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_reports_position_of_invalid_utf8() {
+        let err = decode(b"ok line\nbad \xff here", "f.txt").unwrap_err();
+        assert_eq!(
+            err.position,
+            Position::Line {
+                line: 2,
+                column: Some(5)
+            }
+        );
+        assert!(err.reason.contains("UTF-8"));
+    }
+
+    #[test]
+    fn decode_rejects_empty_and_binary() {
+        assert!(decode(b"  \n\n", "f").unwrap_err().reason.contains("empty"));
+        let err = decode(b"PK\x03\x04\x00\x00", "f").unwrap_err();
+        assert_eq!(err.position, Position::Byte { offset: 4 });
+    }
+
+    #[test]
+    fn speaker_prefix_is_recognised_conservatively() {
+        assert_eq!(
+            split_speaker_prefix("Cllr Patel: we pooled it"),
+            Some(("Cllr Patel".into(), 12))
+        );
+        assert_eq!(split_speaker_prefix("the point is: we pooled it"), None);
+        assert_eq!(split_speaker_prefix("Time: 10:30 today"), Some(("Time".into(), 6)));
+        assert_eq!(split_speaker_prefix("No colon here"), None);
+        assert_eq!(split_speaker_prefix("See http://x"), None);
+    }
+}

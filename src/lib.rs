@@ -1,0 +1,34 @@
+//! discotag: discourse tagging of interview transcripts with a local transformer classifier.
+//!
+//! # Brief overview
+//!
+//! `discotag label` runs a streaming pipeline whose stages live in their own modules:
+//!
+//! | stage | module | what it does |
+//! |---|---|---|
+//! | read | [`input`] | find inputs (files, folders, stdin), shard, hash, parse into [`input::Document`]s |
+//! | segment | [`segment`] | split documents into [`segment::Segment`]s with exact code-point offsets |
+//! | tokenise | [`tokenize`] | token ids, token count, truncated flag |
+//! | batch | [`batch`] | length-bucketed batches; results restored to document order |
+//! | encode and classify | [`model`] | candle BERT encoder, mean pooling, multi-label head |
+//! | write | [`output`] | Parquet dataset, run manifest, errors file, lock |
+//!
+//! [`pipeline`] wires the stages together over bounded channels. [`train`] fits the head from
+//! labelled utterances ([`labelled`]) and [`metrics`] scores a model. The command-line interface
+//! is in the binary's `cli` module; everything it does is reachable from this library.
+
+pub mod batch;
+pub mod codebook;
+pub mod error;
+pub mod input;
+pub mod labelled;
+pub mod metrics;
+pub mod model;
+pub mod output;
+pub mod pipeline;
+pub mod segment;
+pub mod telemetry;
+pub mod tokenize;
+pub mod train;
+
+pub use error::{Error, InputError, Result};

@@ -1,0 +1,3 @@
+//! Scores for a model's predictions against reference labels.
+
+pub mod classification;

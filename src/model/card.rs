@@ -1,0 +1,94 @@
+//! The model card (`MODEL_CARD.md`) written by `discotag train`: what the model is, what it was
+//! trained on, how it was trained, and its scores on dev (used for choices) and on held-out test
+//! data (never used for a choice).
+
+use crate::codebook::Codebook;
+use crate::metrics::classification::Report;
+use crate::model::EncoderRef;
+use crate::model::weights::EncoderSource;
+use crate::train::{TrainConfig, TrainSummary};
+
+/// Everything the card says.
+pub struct ModelCard {
+    text: String,
+}
+
+fn table(report: &Report, codes: &[String]) -> String {
+    let mut out = String::from("| code | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+    for code in codes {
+        let s = &report.per_code[code];
+        out.push_str(&format!("| {code} | {:.3} | {:.3} | {:.3} | {} |\n", s.precision, s.recall, s.f1, s.support));
+    }
+    out.push_str(&format!("\nmicro-F1 {:.3}, macro-F1 {:.3}, n = {}\n", report.micro_f1, report.macro_f1, report.n));
+    out
+}
+
+impl ModelCard {
+    pub fn new(codebook: &Codebook, encoder: &EncoderRef, config: &TrainConfig, summary: &TrainSummary, codes: &[String]) -> Self {
+        let source = match &encoder.source {
+            EncoderSource::Pypi { package, version, package_dir } => {
+                format!("PyPI package `{package}=={version}`, folder `{package_dir}/` (fetched by `discotag model fetch`)")
+            }
+            EncoderSource::Path { path } => format!("local folder `{}`", path.display()),
+        };
+        let mut t = String::new();
+        t.push_str(&format!("# Model card: {}\n\n", codebook.identity()));
+        t.push_str(&format!(
+            "Trained {} by `discotag {}` (`discotag train --mode head`).\n\n",
+            crate::telemetry::now_rfc3339(),
+            env!("CARGO_PKG_VERSION")
+        ));
+        t.push_str("## What it is\n\n");
+        t.push_str(&format!(
+            "A multi-label classifier for the codebook **{}** (codes: {}). A frozen sentence encoder turns each segment into a mean-pooled, L2-normalised embedding; a linear head gives one logit per code; a code is assigned when its sigmoid score reaches the code's threshold.\n\n",
+            codebook.identity(),
+            codes.join(", ")
+        ));
+        t.push_str(&format!(
+            "Encoder: **{}** ({}), referenced by sha256, never copied:\n\n",
+            encoder.name,
+            encoder.license.as_deref().unwrap_or("licence not recorded")
+        ));
+        t.push_str(&format!("- source: {source}\n"));
+        for (file, hash) in &encoder.sha256 {
+            t.push_str(&format!("- `{file}`: `{hash}`\n"));
+        }
+        t.push_str("\n## Training data\n\n");
+        t.push_str(&format!(
+            "- data: `{}` ({} utterances for training)\n- dev: {} ({} utterances), used for early stopping and thresholds\n- test: {}\n\n",
+            config.data.display(),
+            summary.train_size,
+            match &config.dev {
+                Some(p) => format!("`{}`", p.display()),
+                None => format!("a stratified {:.0}% of the data (seed {})", config.dev_fraction * 100.0, config.seed),
+            },
+            summary.dev_size,
+            match &config.test {
+                Some(p) => format!("`{}`, scored once after training, never used for a choice", p.display()),
+                None => "none given: no held-out score is reported".into(),
+            }
+        ));
+        t.push_str("## Settings\n\n");
+        t.push_str(&format!(
+            "max tokens {}, AdamW learning rate {}, weight decay {}, batch size {}, up to {} epochs with patience {} (best epoch {}), seed {}, class-weighted binary cross-entropy (positive weight = negatives/positives, clamped to 1..10), thresholds chosen per code on dev.\n\n",
+            config.max_tokens, config.learning_rate, config.weight_decay, config.batch_size, config.epochs, config.patience, summary.best_epoch, config.seed
+        ));
+        t.push_str("Thresholds: ");
+        t.push_str(&codes.iter().zip(&summary.thresholds).map(|(c, th)| format!("{c} {th:.2}")).collect::<Vec<_>>().join(", "));
+        t.push_str("\n\n## Scores\n\n");
+        if let Some(test) = &summary.test {
+            t.push_str("### Held-out test (never used for a choice)\n\n");
+            t.push_str(&table(test, codes));
+            t.push('\n');
+        }
+        t.push_str("### Dev (used for early stopping and thresholds, so optimistic)\n\n");
+        t.push_str(&table(&summary.dev, codes));
+        t.push_str("\n## Limits\n\n");
+        t.push_str("Scores on data written like the training data overstate accuracy on real interview talk. Compare the model with your own coders (`discotag agree`) before relying on it.\n");
+        ModelCard { text: t }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        self.text.clone()
+    }
+}

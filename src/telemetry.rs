@@ -1,0 +1,58 @@
+//! Logging and progress: human logs and a progress bar on a terminal; quiet JSON logs (one
+//! object per line, carrying the run id) when stderr is not a terminal, as under cron,
+//! systemd or a cluster scheduler.
+
+use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+/// Whether stderr is an interactive terminal.
+pub fn is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Sets up `tracing`: `RUST_LOG` filters (default `info`, or `warn` with `quiet`); JSON when
+/// stderr is not a terminal. Safe to call more than once (later calls do nothing).
+pub fn init(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if is_terminal() {
+        builder.with_target(false).without_time().try_init()
+    } else {
+        builder.json().flatten_event(true).with_current_span(false).try_init()
+    };
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// A new run id: UTC time and a few random-ish hex digits, sortable by start time.
+pub fn new_run_id() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(['-', ':'], "")
+        .trim_end_matches('Z')
+        .to_string();
+    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{stamp}-{salt:04x}")
+}
+
+/// The progress bar for `label`: bytes of input done, segments per second, ETA. Hidden when
+/// stderr is not a terminal.
+pub fn label_progress(total_bytes: u64, show: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+    if !show || !is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}")
+            .expect("static template is valid"),
+    );
+    bar
+}

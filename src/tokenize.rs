@@ -1,0 +1,157 @@
+//! Stage "tokenise": the encoder's `tokenizer.json` through the `tokenizers` crate. Truncation
+//! comes from discotag's `--max-tokens`, never from the file, and nothing is padded here: the
+//! batch stage pads to the longest sequence of each batch.
+
+use std::path::Path;
+
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::error::{Error, Result};
+use crate::segment::TokenBudget;
+
+/// Token ids for one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    pub ids: Vec<u32>,
+    /// Whether the text needed more than `max_tokens` tokens and was cut.
+    pub truncated: bool,
+}
+
+/// A tokenizer set up for discotag: truncation at `max_tokens` including special tokens, no padding.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    truncating: Tokenizer,
+    counting: Tokenizer,
+    max_tokens: usize,
+    pad_id: u32,
+}
+
+impl TextTokenizer {
+    /// Loads `tokenizer.json` and sets truncation to `max_tokens`.
+    ///
+    /// # Errors
+    /// When the file is missing or not a tokenizer, or `max_tokens` is below 3.
+    pub fn from_file(path: &Path, max_tokens: usize) -> Result<Self> {
+        let load = || {
+            Tokenizer::from_file(path).map_err(|source| Error::Tokenizer {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        Self::new(load()?, max_tokens).map_err(|source| Error::Tokenizer {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn new(mut tokenizer: Tokenizer, max_tokens: usize) -> std::result::Result<Self, tokenizers::Error> {
+        if max_tokens < 3 {
+            return Err("--max-tokens must be at least 3".into());
+        }
+        tokenizer.with_padding(None);
+        let mut counting = tokenizer.clone();
+        counting.with_truncation(None)?;
+        tokenizer.with_truncation(Some(TruncationParams {
+            max_length: max_tokens,
+            ..TruncationParams::default()
+        }))?;
+        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        Ok(TextTokenizer {
+            truncating: tokenizer,
+            counting,
+            max_tokens,
+            pad_id,
+        })
+    }
+
+    /// Tokenises one segment with special tokens, truncated to `max_tokens`.
+    ///
+    /// # Errors
+    /// When the tokenizer fails on the text.
+    pub fn encode(&self, text: &str) -> std::result::Result<Tokens, tokenizers::Error> {
+        let encoding = self.truncating.encode(text, true)?;
+        Ok(Tokens {
+            truncated: !encoding.get_overflowing().is_empty(),
+            ids: encoding.get_ids().to_vec(),
+        })
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// The id used to pad batches.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.truncating.get_vocab_size(true)
+    }
+}
+
+impl TokenBudget for TextTokenizer {
+    fn count(&self, text: &str) -> usize {
+        self.counting.encode_fast(text, false).map_or(0, |e| e.len())
+    }
+
+    fn cut_points(&self, text: &str, budget: usize) -> Vec<usize> {
+        let Ok(encoding) = self.counting.encode(text, false) else {
+            return Vec::new();
+        };
+        let offsets = encoding.get_offsets();
+        let words = encoding.get_word_ids();
+        let mut cuts = Vec::new();
+        let mut piece_start = 0usize;
+        while offsets.len() - piece_start > budget {
+            let mut cut = piece_start + budget;
+            // Back off to the first token of a word, unless the word alone exceeds the budget.
+            while cut > piece_start + 1 && words[cut].is_some() && words[cut] == words[cut - 1] {
+                cut -= 1;
+            }
+            if cut == piece_start + 1 && words[cut].is_some() && words[cut] == words[cut - 1] {
+                cut = piece_start + budget;
+            }
+            cuts.push(offsets[cut].0);
+            piece_start = cut;
+        }
+        cuts
+    }
+
+    fn special_tokens(&self) -> usize {
+        self.counting.get_post_processor().map_or(0, |p| p.added_tokens(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{SegmentUnit, split};
+
+    fn tiny() -> TextTokenizer {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_encoder/tokenizer.json");
+        TextTokenizer::from_file(&path, 16).unwrap()
+    }
+
+    #[test]
+    fn truncates_at_max_tokens_and_flags_it() {
+        let t = tiny();
+        let short = t.encode("we pooled the budget").unwrap();
+        assert!(!short.truncated);
+        assert!(short.ids.len() <= 16);
+        let long = t.encode(&"we pooled the budget and ".repeat(20)).unwrap();
+        assert!(long.truncated);
+        assert_eq!(long.ids.len(), 16);
+        assert_eq!(t.special_tokens(), 2);
+    }
+
+    #[test]
+    fn windows_fit_the_budget_with_the_real_tokenizer_pipeline() {
+        let t = tiny();
+        let text = "We pooled the budget. ".repeat(30) + &"supercalifragilistic".repeat(10);
+        for range in split(&text, SegmentUnit::Window, 16, &t) {
+            let tokens = t.encode(&text[range.clone()]).unwrap();
+            assert!(!tokens.truncated, "window {:?} truncated", &text[range]);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration tests: each runs the real `discotag` binary on real files and reads the
+//! Parquet output back.
+
+mod bad_input;
+mod determinism;
+mod label;
+mod model;
+mod real_encoder;
+mod train_eval;
+mod util;

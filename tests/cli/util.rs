@@ -1,0 +1,159 @@
+//! Shared helpers: a fresh work folder per test, the `discotag` command, a tiny randomly
+//! initialised encoder and a model trained on it, and reading Parquet output back.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use arrow_array::{Array, RecordBatch};
+use assert_cmd::Command;
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary folder for one test.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (creating folders) and returns its path.
+    pub fn create(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// `discotag <args>` run in this folder with the tiny model and an isolated cache.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("discotag").unwrap();
+        cmd.current_dir(self.path())
+            .env("DISCOTAG_MODEL", tiny_model())
+            .env("DISCOTAG_CACHE_DIR", self.path().join(".cache"))
+            .env_remove("RUST_LOG")
+            .args(args);
+        cmd
+    }
+}
+
+/// A BERT encoder folder with the tiny tokenizer fixture and random weights, made once per
+/// test process.
+pub fn tiny_encoder() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("discotag-tiny-encoder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixtures = repo().join("tests/fixtures/tiny_encoder");
+        for file in ["config.json", "tokenizer.json"] {
+            std::fs::copy(fixtures.join(file), dir.join(file)).unwrap();
+        }
+        let config: discotag::model::Config =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        let varmap = VarMap::new();
+        discotag::model::Encoder::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &config).unwrap();
+        varmap.save(dir.join("model.safetensors")).unwrap();
+        dir
+    })
+}
+
+/// A model for the default codebook trained with `discotag train` on the tiny encoder, made
+/// once per test process.
+pub fn tiny_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("discotag-tiny-model-{}", std::process::id()));
+        let repo = repo();
+        Command::cargo_bin("discotag")
+            .unwrap()
+            .args(["train", "--codebook"])
+            .arg(repo.join("data/codebooks/joint_commissioning.toml"))
+            .arg("--data")
+            .arg(repo.join("data/labelled/train.jsonl"))
+            .arg("--dev")
+            .arg(repo.join("data/labelled/dev.jsonl"))
+            .arg("--encoder")
+            .arg(tiny_encoder())
+            .args(["--epochs", "20", "--out"])
+            .arg(&dir)
+            .assert()
+            .success();
+        dir
+    })
+}
+
+/// Every row of every Parquet file under `dir/segments`, in file order.
+pub fn read_segments(out: &Path) -> Vec<RecordBatch> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let mut batches = Vec::new();
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        batches.extend(reader.map(|b| b.unwrap()));
+    }
+    batches
+}
+
+/// A string column of all batches, nulls as `None`.
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+        let array = array.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        out.extend((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i).to_string())));
+    }
+    out
+}
+
+/// An Int64 column of all batches.
+pub fn ints(batches: &[RecordBatch], column: &str) -> Vec<Option<i64>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap();
+        let array = array.as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+        out.extend((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i))));
+    }
+    out
+}
+
+/// A Float32 column of all batches.
+pub fn floats(batches: &[RecordBatch], column: &str) -> Vec<f32> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap();
+        let array = array.as_any().downcast_ref::<arrow_array::Float32Array>().unwrap();
+        out.extend(array.values().iter().copied());
+    }
+    out
+}
+
+/// The JSON lines of `errors.jsonl`.
+pub fn errors(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("errors.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+}
