@@ -31,7 +31,8 @@ struct Line {
 /// On the first malformed line, unknown code or duplicate id, naming file and line; on an
 /// empty file.
 pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let bad = |line: usize, reason: String| Error::Data {
         path: path.to_path_buf(),
         reason: format!("line {line}: {reason}"),
@@ -43,8 +44,12 @@ pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
         if raw.trim().is_empty() {
             continue;
         }
-        let line: Line = serde_json::from_str(raw.trim_start_matches('\u{feff}'))
-            .map_err(|e| bad(line_no, format!("expected {{\"id\", \"text\", \"labels\": [..]}}: {e}")))?;
+        let line: Line = serde_json::from_str(raw.trim_start_matches('\u{feff}')).map_err(|e| {
+            bad(
+                line_no,
+                format!("expected {{\"id\", \"text\", \"labels\": [..]}}: {e}"),
+            )
+        })?;
         let id = match line.id {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
@@ -66,7 +71,11 @@ pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
             };
             labels[index] = true;
         }
-        out.push(Labelled { id, text: line.text, labels });
+        out.push(Labelled {
+            id,
+            text: line.text,
+            labels,
+        });
     }
     if out.is_empty() {
         return Err(Error::Data {
@@ -95,8 +104,20 @@ mod tests {
         assert_eq!(got[0].id, "1");
         std::fs::write(&path, "{\"id\":1,\"text\":\"x\",\"labels\":[\"c\"]}\n").unwrap();
         let err = read(&path, &codebook()).unwrap_err().to_string();
-        assert!(err.contains("line 1") && err.contains("unknown code \"c\""), "{err}");
-        std::fs::write(&path, "{\"id\":1,\"text\":\"x\",\"labels\":[]}\n{\"id\":1,\"text\":\"x\",\"labels\":[]}\n").unwrap();
-        assert!(read(&path, &codebook()).unwrap_err().to_string().contains("twice"));
+        assert!(
+            err.contains("line 1") && err.contains("unknown code \"c\""),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            "{\"id\":1,\"text\":\"x\",\"labels\":[]}\n{\"id\":1,\"text\":\"x\",\"labels\":[]}\n",
+        )
+        .unwrap();
+        assert!(
+            read(&path, &codebook())
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 }

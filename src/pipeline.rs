@@ -123,7 +123,10 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         discovery
             .skipped
             .iter()
-            .map(|(path, reason)| SkippedFile { path: path.clone(), reason: reason.clone() })
+            .map(|(path, reason)| SkippedFile {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
             .collect(),
     );
     for (path, reason) in &discovery.skipped {
@@ -183,6 +186,17 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
 
 type StageResult<T> = std::result::Result<T, Error>;
 
+/// A stage's result, with a panic in the stage turned into a fatal error.
+fn joined<T>(
+    result: std::result::Result<StageResult<T>, tokio::task::JoinError>,
+    stage: &'static str,
+) -> StageResult<T> {
+    result.map_err(|e| Error::Stage {
+        stage,
+        reason: e.to_string(),
+    })?
+}
+
 async fn run_stages(
     config: LabelConfig,
     classifier: Arc<Classifier>,
@@ -193,27 +207,37 @@ async fn run_stages(
 ) -> Result<(Dataset, BTreeMap<String, f64>, u64)> {
     let (read_tx, read_rx) = mpsc::channel::<ReadInput>(READ_CHANNEL_CAPACITY);
     let (prepared_tx, prepared_rx) = mpsc::channel::<PreparedInput>(PREPARED_CHANNEL_CAPACITY);
-    let (labelled_tx, labelled_rx) = mpsc::channel::<(PreparedInput, Vec<Vec<f32>>)>(LABELLED_CHANNEL_CAPACITY);
+    let (labelled_tx, labelled_rx) =
+        mpsc::channel::<(PreparedInput, Vec<Vec<f32>>)>(LABELLED_CHANNEL_CAPACITY);
 
     let read_options = config.read.clone();
     let read_progress = progress.clone();
-    let read = tokio::task::spawn_blocking(move || read_stage(inputs, done, &read_options, read_tx, read_progress));
+    let read = tokio::task::spawn_blocking(move || {
+        read_stage(inputs, done, &read_options, read_tx, read_progress)
+    });
     let prep_classifier = classifier.clone();
     let prepare = tokio::task::spawn_blocking(move || {
-        prepare_stage(&prep_classifier, config.unit, config.max_tokens, read_rx, prepared_tx)
+        prepare_stage(
+            &prep_classifier,
+            config.unit,
+            config.max_tokens,
+            read_rx,
+            prepared_tx,
+        )
     });
     let enc_classifier = classifier.clone();
-    let encode = tokio::task::spawn_blocking(move || encode_stage(&enc_classifier, config.batch_size, prepared_rx, labelled_tx));
-    let write = tokio::task::spawn_blocking(move || write_stage(&classifier, dataset, labelled_rx, progress));
+    let encode = tokio::task::spawn_blocking(move || {
+        encode_stage(&enc_classifier, config.batch_size, prepared_rx, labelled_tx)
+    });
+    let write = tokio::task::spawn_blocking(move || {
+        write_stage(&classifier, dataset, labelled_rx, progress)
+    });
 
     let (read, prepare, encode, write) = tokio::join!(read, prepare, encode, write);
-    let joined = |r: std::result::Result<_, tokio::task::JoinError>, stage: &'static str| {
-        r.map_err(|e| Error::Stage { stage, reason: e.to_string() })
-    };
-    let (read_time, skipped) = joined(read, "read")??;
-    let prepare_time = joined(prepare, "segment")??;
-    let (encode_time, real, padded) = joined(encode, "encode")??;
-    let (mut dataset, write_time) = joined(write, "write")??;
+    let (read_time, skipped) = joined(read, "read")?;
+    let prepare_time = joined(prepare, "segment")?;
+    let (encode_time, real, padded) = joined(encode, "encode")?;
+    let (mut dataset, write_time) = joined(write, "write")?;
     dataset.run.tokens = real;
     dataset.run.padded_tokens = padded;
     let times = [
@@ -247,7 +271,14 @@ fn read_stage(
             }
         };
         let (sha256, size, parsed) = match bytes {
-            Err(e) => (String::new(), 0, Err(InputError::file(&input.display, format!("cannot read: {e}")))),
+            Err(e) => (
+                String::new(),
+                0,
+                Err(InputError::file(
+                    &input.display,
+                    format!("cannot read: {e}"),
+                )),
+            ),
             Ok(bytes) => {
                 let sha256 = input::sha256_hex(&bytes);
                 if done.contains(&sha256) {
@@ -312,7 +343,14 @@ fn prepare_stage(
                 prepared.documents = parsed.documents.len() as u64;
                 let source: Arc<str> = prepared.path.as_str().into();
                 for document in parsed.documents {
-                    segment_document(document, &source, unit, max_tokens, tokenizer, &mut prepared);
+                    segment_document(
+                        document,
+                        &source,
+                        unit,
+                        max_tokens,
+                        tokenizer,
+                        &mut prepared,
+                    );
                 }
             }
         }
@@ -352,7 +390,10 @@ fn segment_document(
                 Err(e) => {
                     out.errors.push(InputError::new(
                         source.as_ref(),
-                        crate::error::Position::Line { line: unit_data.line, column: None },
+                        crate::error::Position::Line {
+                            line: unit_data.line,
+                            column: None,
+                        },
                         format!("tokenizer failed: {e}"),
                     ));
                     continue;
@@ -410,7 +451,10 @@ fn encode_stage(
             continue;
         }
         let start = Instant::now();
-        let sequences: Vec<&[u32]> = window.iter().flat_map(|i| i.ids.iter().map(Vec::as_slice)).collect();
+        let sequences: Vec<&[u32]> = window
+            .iter()
+            .flat_map(|i| i.ids.iter().map(Vec::as_slice))
+            .collect();
         let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         let plan = crate::batch::plan(&lengths, batch_size);
         let (real, padded) = crate::batch::padding(&lengths, &plan);
@@ -469,7 +513,10 @@ fn write_stage(
         time.0 += start.elapsed();
         progress.inc(bytes);
         let rate = dataset.run.segments as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        progress.set_message(format!("{} segments, {rate:.0} segments/s", dataset.run.segments));
+        progress.set_message(format!(
+            "{} segments, {rate:.0} segments/s",
+            dataset.run.segments
+        ));
     }
     Ok((dataset, time))
 }

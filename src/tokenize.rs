@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{PostProcessor, Tokenizer, TruncationParams};
 
 use crate::error::{Error, Result};
 use crate::segment::TokenBudget;
@@ -44,7 +44,10 @@ impl TextTokenizer {
         })
     }
 
-    fn new(mut tokenizer: Tokenizer, max_tokens: usize) -> std::result::Result<Self, tokenizers::Error> {
+    fn new(
+        mut tokenizer: Tokenizer,
+        max_tokens: usize,
+    ) -> std::result::Result<Self, tokenizers::Error> {
         if max_tokens < 3 {
             return Err("--max-tokens must be at least 3".into());
         }
@@ -92,7 +95,9 @@ impl TextTokenizer {
 
 impl TokenBudget for TextTokenizer {
     fn count(&self, text: &str) -> usize {
-        self.counting.encode_fast(text, false).map_or(0, |e| e.len())
+        self.counting
+            .encode_fast(text, false)
+            .map_or(0, |e| e.len())
     }
 
     fn cut_points(&self, text: &str, budget: usize) -> Vec<usize> {
@@ -119,7 +124,9 @@ impl TokenBudget for TextTokenizer {
     }
 
     fn special_tokens(&self) -> usize {
-        self.counting.get_post_processor().map_or(0, |p| p.added_tokens(false))
+        self.counting
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false))
     }
 }
 
@@ -129,7 +136,8 @@ mod tests {
     use crate::segment::{SegmentUnit, split};
 
     fn tiny() -> TextTokenizer {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_encoder/tokenizer.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tiny_encoder/tokenizer.json");
         TextTokenizer::from_file(&path, 16).unwrap()
     }
 

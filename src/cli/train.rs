@@ -17,7 +17,9 @@ enum Mode {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = "Example:\n  discotag train --codebook data/codebooks/joint_commissioning.toml \\\n    --data data/labelled/train.jsonl --dev data/labelled/dev.jsonl \\\n    --test data/labelled/test.jsonl --out models/default")]
+#[command(
+    after_long_help = "Example:\n  discotag train --codebook data/codebooks/joint_commissioning.toml \\\n    --data data/labelled/train.jsonl --dev data/labelled/dev.jsonl \\\n    --test data/labelled/test.jsonl --out models/default"
+)]
 pub struct Args {
     /// Codebook TOML. Example: `--codebook data/codebooks/joint_commissioning.toml`
     #[arg(long, value_name = "FILE")]
@@ -118,14 +120,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         weight_decay: args.weight_decay,
         batch_size: args.batch_size,
     };
-    let summary = train::run(&config).with_context(|| format!("training into {}", config.out.display()))?;
+    let summary =
+        train::run(&config).with_context(|| format!("training into {}", config.out.display()))?;
     eprintln!(
         "discotag: trained on {} utterances (dev {}), best epoch {}, dev macro-F1 {:.3}{} in {:.1}s -> {}",
         summary.train_size,
         summary.dev_size,
         summary.best_epoch,
         summary.dev.macro_f1,
-        summary.test.as_ref().map(|t| format!(", test macro-F1 {:.3}", t.macro_f1)).unwrap_or_default(),
+        summary
+            .test
+            .as_ref()
+            .map(|t| format!(", test macro-F1 {:.3}", t.macro_f1))
+            .unwrap_or_default(),
         summary.seconds,
         config.out.display()
     );

@@ -18,13 +18,25 @@ pub(super) fn parse(
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| InputError::new(path, Position::Line { line: 1, column: None }, format!("unreadable CSV header: {e}")))?
+        .map_err(|e| {
+            InputError::new(
+                path,
+                Position::Line {
+                    line: 1,
+                    column: None,
+                },
+                format!("unreadable CSV header: {e}"),
+            )
+        })?
         .clone();
     let find = |name: &str| headers.iter().position(|h| h.trim() == name);
     let Some(text_col) = find(&columns.text) else {
         return Err(InputError::new(
             path,
-            Position::Line { line: 1, column: None },
+            Position::Line {
+                line: 1,
+                column: None,
+            },
             format!(
                 "no column named {:?} for the text (columns: {}); choose one with --text-column",
                 columns.text,
@@ -46,19 +58,35 @@ pub(super) fn parse(
                 let line = e.position().map_or(0, |p| p.line());
                 errors.push(InputError::new(
                     path,
-                    Position::Record { record: record_no, line },
+                    Position::Record {
+                        record: record_no,
+                        line,
+                    },
                     format!("malformed CSV record: {e}"),
                 ));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
-        let Some(text) = record.get(text_col) else { continue };
-        if let Err(e) = check_unit_size(text, path, Position::Record { record: record_no, line }) {
+        let Some(text) = record.get(text_col) else {
+            continue;
+        };
+        if let Err(e) = check_unit_size(
+            text,
+            path,
+            Position::Record {
+                record: record_no,
+                line,
+            },
+        ) {
             errors.push(e);
             continue;
         }
-        let field = |col: Option<usize>| col.and_then(|c| record.get(c)).filter(|s| !s.is_empty()).map(str::to_string);
+        let field = |col: Option<usize>| {
+            col.and_then(|c| record.get(c))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let mut metadata = BTreeMap::new();
         for (c, name) in headers.iter().enumerate() {
             if [Some(text_col), speaker_col, id_col, doc_col].contains(&Some(c)) {
@@ -77,7 +105,10 @@ pub(super) fn parse(
             line,
             ..Unit::default()
         };
-        units.push((field(doc_col).unwrap_or_else(|| default_doc_id.to_string()), unit));
+        units.push((
+            field(doc_col).unwrap_or_else(|| default_doc_id.to_string()),
+            unit,
+        ));
     }
     Ok(Parsed {
         documents: group_by_doc(units),
@@ -109,9 +140,18 @@ mod tests {
 
     #[test]
     fn ragged_record_is_a_record_error() {
-        let parsed = parse("id,text\n1,ok\n2,bad,extra\n3,fine\n", "f.csv", "f", &CsvColumns::default()).unwrap();
+        let parsed = parse(
+            "id,text\n1,ok\n2,bad,extra\n3,fine\n",
+            "f.csv",
+            "f",
+            &CsvColumns::default(),
+        )
+        .unwrap();
         assert_eq!(parsed.documents[0].units.len(), 2);
         assert_eq!(parsed.errors.len(), 1);
-        assert_eq!(parsed.errors[0].position, Position::Record { record: 2, line: 3 });
+        assert_eq!(
+            parsed.errors[0].position,
+            Position::Record { record: 2, line: 3 }
+        );
     }
 }

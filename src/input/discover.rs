@@ -45,10 +45,18 @@ impl std::str::FromStr for Shard {
         let (k, n) = s
             .split_once('/')
             .ok_or_else(|| format!("shard {s:?} must be K/N, for example 0/4"))?;
-        let index: u32 = k.trim().parse().map_err(|_| format!("shard index {k:?} is not a number"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a number"))?;
+        let index: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard index {k:?} is not a number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard count {n:?} is not a number"))?;
         if count == 0 || index >= count {
-            return Err(format!("shard {s}: K must be between 0 and N-1 and N at least 1"));
+            return Err(format!(
+                "shard {s}: K must be between 0 and N-1 and N at least 1"
+            ));
         }
         Ok(Shard { index, count })
     }
@@ -90,7 +98,9 @@ fn format_for(path: &Path, forced: Option<Format>) -> Result<Format, String> {
             ".{ext} files are not supported yet: export the transcript as plain text (.txt)"
         )),
         (_, Some(format)) => Ok(format),
-        _ => Err("unknown file type: name its format with --format (text, jsonl, csv, vtt, srt)".into()),
+        _ => Err(
+            "unknown file type: name its format with --format (text, jsonl, csv, vtt, srt)".into(),
+        ),
     }
 }
 
@@ -178,7 +188,10 @@ mod tests {
 
     #[test]
     fn shard_parsing_and_partition() {
-        assert_eq!("1/3".parse::<Shard>().unwrap(), Shard { index: 1, count: 3 });
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
         assert!("3/3".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
         let names: Vec<String> = (0..200).map(|i| format!("dir/file{i}.txt")).collect();
@@ -206,7 +219,13 @@ mod tests {
         let names: Vec<_> = found
             .inputs
             .iter()
-            .map(|i| Path::new(&i.display).strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
+            .map(|i| {
+                Path::new(&i.display)
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, vec!["a.jsonl", "b.txt", "old.docx", "sub/c.vtt"]);
         assert!(found.inputs[2].format.is_err());

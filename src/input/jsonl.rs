@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(d1.units[0].speaker.as_deref(), Some("GP"));
         assert_eq!(d1.units[1].record_index, Some(4)); // 0-based line
         assert_eq!(parsed.errors.len(), 2);
-        assert!(matches!(parsed.errors[0].position, Position::Line { line: 3, .. }));
+        assert!(matches!(
+            parsed.errors[0].position,
+            Position::Line { line: 3, .. }
+        ));
         assert!(parsed.errors[1].reason.contains("missing field \"text\""));
     }
 }

@@ -44,7 +44,7 @@ impl Format {
     pub fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "txt" | "text" | "md" => Some(Format::Text),
+            "txt" | "text" => Some(Format::Text),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "csv" => Some(Format::Csv),
             "vtt" => Some(Format::Vtt),
@@ -181,8 +181,10 @@ fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<&'a str, InputError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        let column = std::str::from_utf8(&valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..])
-            .map_or(0, |s| s.chars().count() as u64)
+        let column = std::str::from_utf8(
+            &valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..],
+        )
+        .map_or(0, |s| s.chars().count() as u64)
             + 1;
         InputError::new(
             path,
@@ -242,7 +244,10 @@ fn split_speaker_prefix(text: &str) -> Option<(String, usize)> {
     let plausible = !trimmed.is_empty()
         && trimmed.chars().count() <= 40
         && trimmed.split_whitespace().count() <= 4
-        && trimmed.chars().next().is_some_and(|c| c.is_alphabetic() || c == '[' || c == '(')
+        && trimmed
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '[' || c == '(')
         && !trimmed.contains(['.', '?', '!', ',', ';', '"'])
         && (rest.is_empty() || rest.starts_with(char::is_whitespace))
         && trimmed
@@ -266,7 +271,6 @@ pub fn default_doc_id(path: &Path) -> String {
 pub fn display_path(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -299,7 +303,10 @@ mod tests {
             Some(("Cllr Patel".into(), 12))
         );
         assert_eq!(split_speaker_prefix("the point is: we pooled it"), None);
-        assert_eq!(split_speaker_prefix("Time: 10:30 today"), Some(("Time".into(), 6)));
+        assert_eq!(
+            split_speaker_prefix("Time: 10:30 today"),
+            Some(("Time".into(), 6))
+        );
         assert_eq!(split_speaker_prefix("No colon here"), None);
         assert_eq!(split_speaker_prefix("See http://x"), None);
     }

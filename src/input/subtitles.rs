@@ -12,12 +12,15 @@ use super::{Document, Parsed, Unit, check_unit_size, split_speaker_prefix};
 use crate::error::{InputError, Position};
 
 static TIMING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})")
-        .expect("static regex is valid")
+    Regex::new(
+        r"^\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})",
+    )
+    .expect("static regex is valid")
 });
 static VOICE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^<v(?:\.[^ >]*)?\s+([^>]+)>").expect("static regex is valid"));
-static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"</?[^>]*>").expect("static regex is valid"));
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"</?[^>]*>").expect("static regex is valid"));
 
 /// A block of non-blank lines with the 1-based number of its first line.
 fn blocks(text: &str) -> Vec<(u64, Vec<&str>)> {
@@ -53,18 +56,27 @@ struct Cue {
 
 /// Splits a block into identifier, timing and payload. Errors name the block's line.
 fn cue(block_line: u64, lines: &[&str], path: &str, record: u64) -> Result<Cue, InputError> {
-    let timing_at = lines.iter().position(|l| l.contains("-->")).filter(|&i| i <= 1);
+    let timing_at = lines
+        .iter()
+        .position(|l| l.contains("-->"))
+        .filter(|&i| i <= 1);
     let Some(t) = timing_at else {
         return Err(InputError::new(
             path,
-            Position::Record { record, line: block_line },
+            Position::Record {
+                record,
+                line: block_line,
+            },
             "cue without a timing line (`00:00:01.000 --> 00:00:04.000`)",
         ));
     };
     let caps = TIMING.captures(lines[t]).ok_or_else(|| {
         InputError::new(
             path,
-            Position::Line { line: block_line + t as u64, column: None },
+            Position::Line {
+                line: block_line + t as u64,
+                column: None,
+            },
             format!("malformed cue timing {:?}", lines[t]),
         )
     })?;
@@ -90,7 +102,11 @@ fn unit_from_cue(cue: Cue, record_index: u64, path: &str) -> Result<Option<Unit>
             line = line[caps.get(0).map_or(0, |m| m.end())..].to_string();
         }
         let mut line = TAG.replace_all(&line, "").into_owned();
-        line = line.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&nbsp;", " ");
+        line = line
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&nbsp;", " ");
         if i == 0 && speaker.is_none() {
             if let Some((name, start)) = split_speaker_prefix(&line) {
                 speaker = Some(name);
@@ -106,7 +122,14 @@ fn unit_from_cue(cue: Cue, record_index: u64, path: &str) -> Result<Option<Unit>
     if text.is_empty() {
         return Ok(None);
     }
-    check_unit_size(&text, path, Position::Record { record: record_index + 1, line: cue.line })?;
+    check_unit_size(
+        &text,
+        path,
+        Position::Record {
+            record: record_index + 1,
+            line: cue.line,
+        },
+    )?;
     Ok(Some(Unit {
         text,
         record_index: Some(record_index),
@@ -128,13 +151,18 @@ pub(super) fn parse_vtt(text: &str, path: &str, doc_id: &str) -> Result<Parsed, 
     if !header[0].starts_with("WEBVTT") {
         return Err(InputError::new(
             path,
-            Position::Line { line: 1, column: None },
+            Position::Line {
+                line: 1,
+                column: None,
+            },
             "a WebVTT file must start with `WEBVTT`",
         ));
     }
-    let blocks = all[1..]
-        .iter()
-        .filter(|(_, lines)| !["NOTE", "STYLE", "REGION"].iter().any(|k| lines[0].starts_with(k)));
+    let blocks = all[1..].iter().filter(|(_, lines)| {
+        !["NOTE", "STYLE", "REGION"]
+            .iter()
+            .any(|k| lines[0].starts_with(k))
+    });
     Ok(units_from_blocks(blocks, path, doc_id))
 }
 
@@ -153,7 +181,9 @@ fn units_from_blocks<'a>(
     let mut errors = Vec::new();
     for (index, (line, lines)) in blocks.enumerate() {
         let record_index = index as u64;
-        match cue(*line, lines, path, record_index + 1).and_then(|c| unit_from_cue(c, record_index, path)) {
+        match cue(*line, lines, path, record_index + 1)
+            .and_then(|c| unit_from_cue(c, record_index, path))
+        {
             Ok(Some(unit)) => units.push(unit),
             Ok(None) => {}
             Err(e) => errors.push(e),
@@ -199,7 +229,10 @@ mod tests {
         assert_eq!(units[1].cue_start_ms, Some(60_000));
         assert_eq!(units[1].text, "Two\nlines");
         assert_eq!(parsed.errors.len(), 1);
-        assert_eq!(parsed.errors[0].position, Position::Record { record: 2, line: 5 });
+        assert_eq!(
+            parsed.errors[0].position,
+            Position::Record { record: 2, line: 5 }
+        );
     }
 
     #[test]

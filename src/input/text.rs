@@ -119,17 +119,18 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
             *label_counts.entry(label.name).or_default() += 1;
         }
     }
-    let accepted = |name: &str| label_counts.get(name).is_some_and(|&n| n >= 2) || ROLE.is_match(name);
+    let accepted =
+        |name: &str| label_counts.get(name).is_some_and(|&n| n >= 2) || ROLE.is_match(name);
 
     let mut units: Vec<Unit> = Vec::new();
     let mut errors = Vec::new();
     let mut speaker: Option<String> = None;
     // The turn being built: (byte start, byte end, char start, line, timestamp).
     let mut open: Option<(usize, usize, u64, u64, Option<i64>)> = None;
-    let mut close = |open: &mut Option<(usize, usize, u64, u64, Option<i64>)>,
-                     speaker: &Option<String>,
-                     units: &mut Vec<Unit>,
-                     errors: &mut Vec<InputError>| {
+    let close = |open: &mut Option<(usize, usize, u64, u64, Option<i64>)>,
+                 speaker: &Option<String>,
+                 units: &mut Vec<Unit>,
+                 errors: &mut Vec<InputError>| {
         if let Some((start, end, char_start, line, ts)) = open.take() {
             let turn = &text[start..end];
             if let Err(e) = check_unit_size(turn, path, Position::Line { line, column: None }) {
@@ -163,7 +164,10 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
             None => (0, None),
         };
         let spoken = &content[text_offset..];
-        let lead = spoken.len() - spoken.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}').len();
+        let lead = spoken.len()
+            - spoken
+                .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+                .len();
         let start = line.byte_start + text_offset + lead;
         let end = line.byte_start + content.trim_end().len();
         if start >= end {
@@ -172,7 +176,8 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
         match &mut open {
             Some(turn) => turn.1 = end,
             None => {
-                let char_start = line.char_start + content[..text_offset + lead].chars().count() as u64;
+                let char_start =
+                    line.char_start + content[..text_offset + lead].chars().count() as u64;
                 open = Some((start, end, char_start, line.number, timestamp));
             }
         }
@@ -199,7 +204,11 @@ fn parse_header(
     lines: &[Line],
     path: &str,
 ) -> Result<(BTreeMap<String, String>, usize), InputError> {
-    let line_str = |l: &Line| text[l.byte_start..l.byte_end].trim_start_matches('\u{feff}').trim();
+    let line_str = |l: &Line| {
+        text[l.byte_start..l.byte_end]
+            .trim_start_matches('\u{feff}')
+            .trim()
+    };
     let Some(first) = lines.iter().position(|l| !line_str(l).is_empty()) else {
         return Ok((BTreeMap::new(), 0));
     };
@@ -300,7 +309,13 @@ mod tests {
     fn unclosed_header_is_an_error_with_line() {
         let err = parse("---\nsite: a\nInterviewer: hi\n", "t.txt", "t").unwrap_err();
         assert!(err.reason.contains("never closed"));
-        assert_eq!(err.position, Position::Line { line: 1, column: None });
+        assert_eq!(
+            err.position,
+            Position::Line {
+                line: 1,
+                column: None
+            }
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ impl Confusion {
         ratio(self.true_positive, self.true_positive + self.false_negative)
     }
     pub fn f1(&self) -> f64 {
-        ratio(2 * self.true_positive, 2 * self.true_positive + self.false_positive + self.false_negative)
+        ratio(
+            2 * self.true_positive,
+            2 * self.true_positive + self.false_positive + self.false_negative,
+        )
     }
     pub fn support(&self) -> u64 {
         self.true_positive + self.false_negative
@@ -52,7 +55,11 @@ pub struct Report {
 }
 
 /// Per-code confusion counts for predictions against references (rows are units, columns codes).
-pub fn confusions(reference: &[Vec<bool>], predicted: &[Vec<bool>], codes: usize) -> Vec<Confusion> {
+pub fn confusions(
+    reference: &[Vec<bool>],
+    predicted: &[Vec<bool>],
+    codes: usize,
+) -> Vec<Confusion> {
     let mut out = vec![Confusion::default(); codes];
     for (r, p) in reference.iter().zip(predicted) {
         for (c, counts) in out.iter_mut().enumerate() {
@@ -91,7 +98,11 @@ pub fn report(code_names: &[String], reference: &[Vec<bool>], predicted: &[Vec<b
             )
         })
         .collect();
-    let macro_f1 = if counts.is_empty() { 0.0 } else { counts.iter().map(Confusion::f1).sum::<f64>() / counts.len() as f64 };
+    let macro_f1 = if counts.is_empty() {
+        0.0
+    } else {
+        counts.iter().map(Confusion::f1).sum::<f64>() / counts.len() as f64
+    };
     Report {
         n: reference.len(),
         per_code,
@@ -121,8 +132,18 @@ mod tests {
     #[test]
     fn matches_hand_computed_values() {
         // code a: TP 2, FP 1, FN 1 -> P 2/3, R 2/3, F1 2/3. code b: TP 0, FP 0, FN 1 -> 0.
-        let reference = vec![vec![true, false], vec![true, true], vec![false, false], vec![true, false]];
-        let predicted = vec![vec![true, false], vec![true, false], vec![true, false], vec![false, false]];
+        let reference = vec![
+            vec![true, false],
+            vec![true, true],
+            vec![false, false],
+            vec![true, false],
+        ];
+        let predicted = vec![
+            vec![true, false],
+            vec![true, false],
+            vec![true, false],
+            vec![false, false],
+        ];
         let r = report(&["a".into(), "b".into()], &reference, &predicted);
         let a = &r.per_code["a"];
         assert!((a.precision - 2.0 / 3.0).abs() < 1e-12);

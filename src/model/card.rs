@@ -14,20 +14,39 @@ pub struct ModelCard {
 }
 
 fn table(report: &Report, codes: &[String]) -> String {
-    let mut out = String::from("| code | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| code | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
     for code in codes {
         let s = &report.per_code[code];
-        out.push_str(&format!("| {code} | {:.3} | {:.3} | {:.3} | {} |\n", s.precision, s.recall, s.f1, s.support));
+        out.push_str(&format!(
+            "| {code} | {:.3} | {:.3} | {:.3} | {} |\n",
+            s.precision, s.recall, s.f1, s.support
+        ));
     }
-    out.push_str(&format!("\nmicro-F1 {:.3}, macro-F1 {:.3}, n = {}\n", report.micro_f1, report.macro_f1, report.n));
+    out.push_str(&format!(
+        "\nmicro-F1 {:.3}, macro-F1 {:.3}, n = {}\n",
+        report.micro_f1, report.macro_f1, report.n
+    ));
     out
 }
 
 impl ModelCard {
-    pub fn new(codebook: &Codebook, encoder: &EncoderRef, config: &TrainConfig, summary: &TrainSummary, codes: &[String]) -> Self {
+    pub fn new(
+        codebook: &Codebook,
+        encoder: &EncoderRef,
+        config: &TrainConfig,
+        summary: &TrainSummary,
+        codes: &[String],
+    ) -> Self {
         let source = match &encoder.source {
-            EncoderSource::Pypi { package, version, package_dir } => {
-                format!("PyPI package `{package}=={version}`, folder `{package_dir}/` (fetched by `discotag model fetch`)")
+            EncoderSource::Pypi {
+                package,
+                version,
+                package_dir,
+            } => {
+                format!(
+                    "PyPI package `{package}=={version}`, folder `{package_dir}/` (fetched by `discotag model fetch`)"
+                )
             }
             EncoderSource::Path { path } => format!("local folder `{}`", path.display()),
         };
@@ -74,7 +93,14 @@ impl ModelCard {
             config.max_tokens, config.learning_rate, config.weight_decay, config.batch_size, config.epochs, config.patience, summary.best_epoch, config.seed
         ));
         t.push_str("Thresholds: ");
-        t.push_str(&codes.iter().zip(&summary.thresholds).map(|(c, th)| format!("{c} {th:.2}")).collect::<Vec<_>>().join(", "));
+        t.push_str(
+            &codes
+                .iter()
+                .zip(&summary.thresholds)
+                .map(|(c, th)| format!("{c} {th:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         t.push_str("\n\n## Scores\n\n");
         if let Some(test) = &summary.test {
             t.push_str("### Held-out test (never used for a choice)\n\n");

@@ -86,8 +86,16 @@ impl Embeddings {
         let h = config.hidden_size;
         Ok(Embeddings {
             word: candle_nn::embedding(config.vocab_size, h, vb.pp("word_embeddings"))?,
-            position: candle_nn::embedding(config.max_position_embeddings, h, vb.pp("position_embeddings"))?,
-            token_type: candle_nn::embedding(config.type_vocab_size, h, vb.pp("token_type_embeddings"))?,
+            position: candle_nn::embedding(
+                config.max_position_embeddings,
+                h,
+                vb.pp("position_embeddings"),
+            )?,
+            token_type: candle_nn::embedding(
+                config.type_vocab_size,
+                h,
+                vb.pp("token_type_embeddings"),
+            )?,
             layer_norm: candle_nn::layer_norm(h, config.layer_norm_eps, vb.pp("LayerNorm"))?,
         })
     }
@@ -128,10 +136,22 @@ impl Layer {
             key: candle_nn::linear(h, h, this.pp("key"))?,
             value: candle_nn::linear(h, h, this.pp("value"))?,
             attention_out: candle_nn::linear(h, h, attention.pp("output").pp("dense"))?,
-            attention_norm: candle_nn::layer_norm(h, config.layer_norm_eps, attention.pp("output").pp("LayerNorm"))?,
-            intermediate: candle_nn::linear(h, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            attention_norm: candle_nn::layer_norm(
+                h,
+                config.layer_norm_eps,
+                attention.pp("output").pp("LayerNorm"),
+            )?,
+            intermediate: candle_nn::linear(
+                h,
+                config.intermediate_size,
+                vb.pp("intermediate").pp("dense"),
+            )?,
             output: candle_nn::linear(config.intermediate_size, h, vb.pp("output").pp("dense"))?,
-            output_norm: candle_nn::layer_norm(h, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
+            output_norm: candle_nn::layer_norm(
+                h,
+                config.layer_norm_eps,
+                vb.pp("output").pp("LayerNorm"),
+            )?,
             heads: config.num_attention_heads,
             head_dim: h / config.num_attention_heads,
             act: config.hidden_act,
@@ -144,7 +164,9 @@ impl Layer {
         let _enter = self.span.enter();
         let (b, t, h) = xs.dims3()?;
         let split_heads = |x: Tensor| -> candle_core::Result<Tensor> {
-            x.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+            x.reshape((b, t, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let q = split_heads(self.query.forward(xs)?)?;
         let k = split_heads(self.key.forward(xs)?)?;
@@ -162,7 +184,8 @@ impl Layer {
             HiddenAct::GeluNew => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        self.output_norm.forward(&(self.output.forward(&inner)? + attended)?)
+        self.output_norm
+            .forward(&(self.output.forward(&inner)? + attended)?)
     }
 }
 
@@ -203,7 +226,11 @@ impl Encoder {
     ///
     /// # Errors
     /// On shape mismatches.
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         // 0 where attended, -1e9 where padding: exp() of it is exactly 0 in f32.
         let additive = ((attention_mask.to_dtype(DTYPE)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;

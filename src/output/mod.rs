@@ -67,8 +67,18 @@ impl Dataset {
     /// # Errors
     /// When the directory is locked, not writable, holds a dataset and `resume` is off, or
     /// holds a dataset made with another model or settings.
-    pub fn open(out_dir: &Path, identity: DatasetIdentity, resume: bool, run: RunRecord) -> Result<Self> {
-        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(format!("creating output directory {}", out_dir.display()), e))?;
+    pub fn open(
+        out_dir: &Path,
+        identity: DatasetIdentity,
+        resume: bool,
+        run: RunRecord,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(out_dir).map_err(|e| {
+            Error::io(
+                format!("creating output directory {}", out_dir.display()),
+                e,
+            )
+        })?;
         let lock = lock::OutputLock::acquire(out_dir)?;
         let existing = Manifest::load(out_dir)?;
         let manifest = match existing {
@@ -125,7 +135,11 @@ impl Dataset {
     pub fn record_errors(&mut self, errors: Vec<InputError>) {
         self.run.errors += errors.len() as u64;
         let run_id = self.run.run_id.clone();
-        self.errors.extend(errors.into_iter().map(|error| ErrorRecord { run_id: run_id.clone(), error }));
+        self.errors
+            .extend(errors.into_iter().map(|error| ErrorRecord {
+                run_id: run_id.clone(),
+                error,
+            }));
     }
 
     /// Writes one input's rows and records its outcome; commits the part file when it is big
@@ -139,7 +153,11 @@ impl Dataset {
             path: outcome.path,
             sha256: outcome.sha256,
             format: outcome.format,
-            status: if failed { InputStatus::Failed } else { InputStatus::Done },
+            status: if failed {
+                InputStatus::Failed
+            } else {
+                InputStatus::Done
+            },
             documents: outcome.documents,
             segments: outcome.rows.len() as u64,
             errors: outcome.errors.len() as u64,
@@ -176,7 +194,9 @@ impl Dataset {
             if record.status == InputStatus::Done && record.segments > 0 {
                 record.file = file.as_ref().map(|f| f.path.clone());
             }
-            self.manifest.inputs.retain(|i| !(i.sha256 == record.sha256 && i.path == record.path));
+            self.manifest
+                .inputs
+                .retain(|i| !(i.sha256 == record.sha256 && i.path == record.path));
             self.manifest.inputs.push(record);
         }
         self.manifest.files.extend(file);
@@ -224,10 +244,12 @@ fn remove_unlisted_parts(out_dir: &Path, manifest: &Manifest) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let relative = format!("{}/{name}", parquet::SEGMENTS_DIR);
         let listed = manifest.files.iter().any(|f| f.path == relative);
-        let ours = name.ends_with(".parquet.tmp") || (name.starts_with("part-") && name.ends_with(".parquet"));
+        let ours = name.ends_with(".parquet.tmp")
+            || (name.starts_with("part-") && name.ends_with(".parquet"));
         if ours && !listed {
             tracing::warn!(file = %entry.path().display(), "removing a part file left by an interrupted run; its inputs are labelled again");
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(format!("removing {}", entry.path().display()), e))?;
+            std::fs::remove_file(entry.path())
+                .map_err(|e| Error::io(format!("removing {}", entry.path().display()), e))?;
         }
     }
     Ok(())

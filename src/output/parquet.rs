@@ -24,7 +24,9 @@ pub const SEGMENTS_DIR: &str = "segments";
 /// Writer properties for every part file.
 pub fn default_writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("discotag {}", env!("CARGO_PKG_VERSION")))
         .build()
@@ -60,7 +62,8 @@ impl PartWriter {
     /// When the segments folder cannot be created.
     pub fn new(out_dir: &Path, schema: SchemaRef, run_id: &str) -> Result<Self> {
         let dir = out_dir.join(SEGMENTS_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         Ok(PartWriter {
             out_dir: out_dir.to_path_buf(),
             schema,
@@ -84,9 +87,14 @@ impl PartWriter {
         if self.open.is_none() {
             let final_name = format!("part-{}-{:05}.parquet", self.run_id, self.next_part);
             self.next_part += 1;
-            let temp_path = self.out_dir.join(SEGMENTS_DIR).join(format!(".{final_name}.tmp"));
-            let file = File::create(&temp_path).map_err(|e| Error::io(format!("creating {}", temp_path.display()), e))?;
-            let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(default_writer_properties()))?;
+            let temp_path = self
+                .out_dir
+                .join(SEGMENTS_DIR)
+                .join(format!(".{final_name}.tmp"));
+            let file = File::create(&temp_path)
+                .map_err(|e| Error::io(format!("creating {}", temp_path.display()), e))?;
+            let writer =
+                ArrowWriter::try_new(file, self.schema.clone(), Some(default_writer_properties()))?;
             self.open = Some(OpenPart {
                 temp_path,
                 final_name,
@@ -115,13 +123,18 @@ impl PartWriter {
             return Ok(None);
         };
         let file = part.writer.into_inner()?;
-        file.sync_all().map_err(|e| Error::io(format!("syncing {}", part.temp_path.display()), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(format!("syncing {}", part.temp_path.display()), e))?;
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         drop(file);
         let relative = format!("{SEGMENTS_DIR}/{}", part.final_name);
         let final_path = self.out_dir.join(&relative);
-        std::fs::rename(&part.temp_path, &final_path)
-            .map_err(|e| Error::io(format!("renaming {} into place", part.temp_path.display()), e))?;
+        std::fs::rename(&part.temp_path, &final_path).map_err(|e| {
+            Error::io(
+                format!("renaming {} into place", part.temp_path.display()),
+                e,
+            )
+        })?;
         Ok(Some(CommittedFile {
             path: relative,
             rows: part.rows,

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Float32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
@@ -40,7 +43,13 @@ fn labels_item() -> Field {
 fn metadata_type() -> DataType {
     let entries = Field::new(
         "entries",
-        DataType::Struct(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)].into()),
+        DataType::Struct(
+            vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ]
+            .into(),
+        ),
         false,
     );
     DataType::Map(Arc::new(entries), false)
@@ -65,7 +74,11 @@ pub fn segment_schema(codes: &[String]) -> SchemaRef {
         Field::new(TRUNCATED, DataType::Boolean, false),
         Field::new(LABELS, DataType::List(Arc::new(labels_item())), false),
     ];
-    fields.extend(codes.iter().map(|c| Field::new(score_column(c), DataType::Float32, false)));
+    fields.extend(
+        codes
+            .iter()
+            .map(|c| Field::new(score_column(c), DataType::Float32, false)),
+    );
     fields.push(Field::new(MODEL_ID, DataType::Utf8, false));
     fields.push(Field::new(METADATA, metadata_type(), false));
     Arc::new(Schema::new(fields))
@@ -93,13 +106,26 @@ pub struct Row {
     pub metadata: Arc<BTreeMap<String, String>>,
 }
 
+fn constant(value: &str, n: usize) -> ArrayRef {
+    Arc::new(arrow_array::StringArray::from(vec![value; n]))
+}
+
 /// Builds a record batch of `rows` in `schema` (from [`segment_schema`]).
 ///
 /// # Errors
 /// When the rows do not fit the schema (a score count differing from the codes).
-pub fn to_record_batch(schema: &SchemaRef, run_id: &str, model_id: &str, rows: &[Row]) -> Result<RecordBatch, ArrowError> {
+pub fn to_record_batch(
+    schema: &SchemaRef,
+    run_id: &str,
+    model_id: &str,
+    rows: &[Row],
+) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let codes = schema.fields().iter().filter(|f| f.name().starts_with(SCORE_PREFIX)).count();
+    let codes = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name().starts_with(SCORE_PREFIX))
+        .count();
     if let Some(bad) = rows.iter().find(|r| r.scores.len() != codes) {
         return Err(ArrowError::InvalidArgumentError(format!(
             "row has {} scores but the schema has {codes} score columns",
@@ -127,7 +153,8 @@ pub fn to_record_batch(schema: &SchemaRef, run_id: &str, model_id: &str, rows: &
         Arc::new(b.finish())
     };
     let mut truncated = BooleanBuilder::with_capacity(n);
-    rows.iter().for_each(|r| truncated.append_value(r.truncated));
+    rows.iter()
+        .for_each(|r| truncated.append_value(r.truncated));
     let mut labels = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(labels_item()));
     for row in rows {
         for label in &row.labels {
@@ -145,7 +172,7 @@ pub fn to_record_batch(schema: &SchemaRef, run_id: &str, model_id: &str, rows: &
     }
 
     let mut columns: Vec<ArrayRef> = vec![
-        strings(&|_| run_id),
+        constant(run_id, n),
         strings(&|r| &r.source_path),
         strings(&|r| &r.doc_id),
         ints(&|r| r.record_index),
@@ -166,7 +193,7 @@ pub fn to_record_batch(schema: &SchemaRef, run_id: &str, model_id: &str, rows: &
         rows.iter().for_each(|r| b.append_value(r.scores[code]));
         columns.push(Arc::new(b.finish()));
     }
-    columns.push(strings(&|_| model_id));
+    columns.push(constant(model_id, n));
     columns.push(Arc::new(metadata.finish()));
     RecordBatch::try_new(schema.clone(), columns)
 }
@@ -178,7 +205,8 @@ mod tests {
     /// docs/SCHEMA.md lists every column of the schema, in order, with its type.
     #[test]
     fn schema_doc_matches_code() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SCHEMA.md")).unwrap();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SCHEMA.md"))
+            .unwrap();
         let schema = segment_schema(&["prevention".into(), "empowerment".into()]);
         let documented: Vec<String> = doc
             .lines()
@@ -196,7 +224,10 @@ mod tests {
                 expected.push(name.clone());
             }
         }
-        assert_eq!(documented, expected, "docs/SCHEMA.md is out of step with output/schema.rs");
+        assert_eq!(
+            documented, expected,
+            "docs/SCHEMA.md is out of step with output/schema.rs"
+        );
     }
 
     #[test]

@@ -38,11 +38,20 @@ pub trait TokenBudget {
 }
 
 /// Splits `text` into segment byte ranges.
-pub fn split(text: &str, unit: SegmentUnit, max_tokens: usize, tokens: &dyn TokenBudget) -> Vec<Range<usize>> {
+pub fn split(
+    text: &str,
+    unit: SegmentUnit,
+    max_tokens: usize,
+    tokens: &dyn TokenBudget,
+) -> Vec<Range<usize>> {
     match unit {
         SegmentUnit::Turn => trim(text, 0..text.len()).into_iter().collect(),
         SegmentUnit::Sentence => sentences(text),
-        SegmentUnit::Window => windows(text, max_tokens.saturating_sub(tokens.special_tokens()).max(1), tokens),
+        SegmentUnit::Window => windows(
+            text,
+            max_tokens.saturating_sub(tokens.special_tokens()).max(1),
+            tokens,
+        ),
     }
 }
 
@@ -71,7 +80,11 @@ fn windows(text: &str, budget: usize, tokens: &dyn TokenBudget) -> Vec<Range<usi
         }
         let mut start = sentence.start;
         let cuts = tokens.cut_points(&text[sentence.clone()], budget);
-        for cut in cuts.into_iter().map(|c| sentence.start + c).chain([sentence.end]) {
+        for cut in cuts
+            .into_iter()
+            .map(|c| sentence.start + c)
+            .chain([sentence.end])
+        {
             if let Some(piece) = trim(text, start..cut) {
                 let count = tokens.count(&text[piece.clone()]);
                 pieces.push((piece, count));
@@ -127,7 +140,9 @@ mod tests {
         fn cut_points(&self, text: &str, budget: usize) -> Vec<usize> {
             let starts: Vec<usize> = text
                 .char_indices()
-                .filter(|&(i, c)| !c.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace)))
+                .filter(|&(i, c)| {
+                    !c.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace))
+                })
                 .map(|(i, _)| i)
                 .collect();
             starts.into_iter().skip(budget).step_by(budget).collect()
@@ -140,23 +155,38 @@ mod tests {
     #[test]
     fn windows_pack_sentences_within_budget() {
         let text = "One two three. Four five. Six seven eight nine. Ten.";
-        let got: Vec<&str> = split(text, SegmentUnit::Window, 7, &Words).into_iter().map(|r| &text[r]).collect();
-        assert_eq!(got, vec!["One two three. Four five.", "Six seven eight nine. Ten."]);
+        let got: Vec<&str> = split(text, SegmentUnit::Window, 7, &Words)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(
+            got,
+            vec!["One two three. Four five.", "Six seven eight nine. Ten."]
+        );
     }
 
     #[test]
     fn long_sentence_is_cut_between_words() {
         let text = "a b c d e f g h i j";
-        let got: Vec<&str> = split(text, SegmentUnit::Window, 6, &Words).into_iter().map(|r| &text[r]).collect();
+        let got: Vec<&str> = split(text, SegmentUnit::Window, 6, &Words)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
         assert_eq!(got, vec!["a b c d", "e f g h", "i j"]);
     }
 
     #[test]
     fn sentences_and_turns_are_trimmed() {
         let text = "  Hello there.  How are you?\r\n";
-        let s: Vec<&str> = split(text, SegmentUnit::Sentence, 128, &Words).into_iter().map(|r| &text[r]).collect();
+        let s: Vec<&str> = split(text, SegmentUnit::Sentence, 128, &Words)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
         assert_eq!(s, vec!["Hello there.", "How are you?"]);
-        let t: Vec<&str> = split(text, SegmentUnit::Turn, 128, &Words).into_iter().map(|r| &text[r]).collect();
+        let t: Vec<&str> = split(text, SegmentUnit::Turn, 128, &Words)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
         assert_eq!(t, vec!["Hello there.  How are you?"]);
         assert!(split("   \n ", SegmentUnit::Turn, 128, &Words).is_empty());
     }

@@ -9,7 +9,8 @@ pub fn threshold(scores: &[f32], truth: &[bool]) -> f32 {
     for step in 5..=95 {
         let t = step as f32 / 100.0;
         let f1 = f1_at(scores, truth, t);
-        let better = f1 > best.0 + 1e-12 || ((f1 - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs());
+        let better = f1 > best.0 + 1e-12
+            || ((f1 - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs());
         if better {
             best = (f1, t);
         }

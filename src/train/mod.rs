@@ -60,13 +60,21 @@ pub struct TrainSummary {
 ///
 /// # Errors
 /// On tokenizer or tensor failures.
-pub fn embed_all(encoder: &LoadedEncoder, texts: &[&str], normalize: bool, batch_size: usize) -> Result<Vec<Vec<f32>>> {
+pub fn embed_all(
+    encoder: &LoadedEncoder,
+    texts: &[&str],
+    normalize: bool,
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
     let mut ids = Vec::with_capacity(texts.len());
     for text in texts {
-        let tokens = encoder.tokenizer.encode(text).map_err(|source| Error::Tokenizer {
-            path: encoder.dir.join("tokenizer.json"),
-            source,
-        })?;
+        let tokens = encoder
+            .tokenizer
+            .encode(text)
+            .map_err(|source| Error::Tokenizer {
+                path: encoder.dir.join("tokenizer.json"),
+                source,
+            })?;
         ids.push(tokens.ids);
     }
     let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
@@ -89,15 +97,26 @@ fn matrix(rows: &[&Vec<f32>], device: &Device) -> Result<Tensor> {
 
 fn targets(rows: &[&Labelled], device: &Device) -> Result<Tensor> {
     let codes = rows.first().map_or(0, |r| r.labels.len());
-    let flat: Vec<f32> = rows.iter().flat_map(|r| r.labels.iter().map(|&b| f32::from(u8::from(b)))).collect();
+    let flat: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| r.labels.iter().map(|&b| f32::from(u8::from(b))))
+        .collect();
     Ok(Tensor::from_vec(flat, (rows.len(), codes), device)?)
 }
 
 /// Class-weighted binary cross-entropy on logits: positives of code c weigh `pos_weight[c]`.
-fn weighted_bce(logits: &Tensor, targets: &Tensor, pos_weight: &Tensor) -> candle_core::Result<Tensor> {
+fn weighted_bce(
+    logits: &Tensor,
+    targets: &Tensor,
+    pos_weight: &Tensor,
+) -> candle_core::Result<Tensor> {
     // softplus(x) = max(x, 0) + log(1 + exp(-|x|)), stable for large |x|.
-    let softplus = |x: &Tensor| -> candle_core::Result<Tensor> { x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()? };
-    let positive = targets.broadcast_mul(pos_weight)?.mul(&softplus(&logits.neg()?)?)?;
+    let softplus = |x: &Tensor| -> candle_core::Result<Tensor> {
+        x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?
+    };
+    let positive = targets
+        .broadcast_mul(pos_weight)?
+        .mul(&softplus(&logits.neg()?)?)?;
     let negative = targets.affine(-1.0, 1.0)?.mul(&softplus(logits)?)?;
     (positive + negative)?.mean_all()
 }
@@ -126,7 +145,10 @@ fn predict(head: &Head, embeddings: &Tensor) -> Result<Vec<Vec<f32>>> {
 }
 
 fn at_thresholds(scores: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
-    scores.iter().map(|s| s.iter().zip(thresholds).map(|(s, t)| s >= t).collect()).collect()
+    scores
+        .iter()
+        .map(|s| s.iter().zip(thresholds).map(|(s, t)| s >= t).collect())
+        .collect()
 }
 
 /// Trains a head and writes a model directory.
@@ -138,19 +160,29 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
     let codebook = Codebook::load(&config.codebook)?;
     let data = labelled::read(&config.data, &codebook)?;
-    let dev_data = config.dev.as_deref().map(|p| labelled::read(p, &codebook)).transpose()?;
+    let dev_data = config
+        .dev
+        .as_deref()
+        .map(|p| labelled::read(p, &codebook))
+        .transpose()?;
     let (train_items, dev_items): (Vec<&Labelled>, Vec<&Labelled>) = match &dev_data {
         Some(dev) => (data.iter().collect(), dev.iter().collect()),
         None => {
             let (train, dev) = split::stratified(&data, config.dev_fraction, config.seed);
-            (train.iter().map(|&i| &data[i]).collect(), dev.iter().map(|&i| &data[i]).collect())
+            (
+                train.iter().map(|&i| &data[i]).collect(),
+                dev.iter().map(|&i| &data[i]).collect(),
+            )
         }
     };
     for (c, code) in codebook.codes.iter().enumerate() {
         if !train_items.iter().any(|l| l.labels[c]) {
             return Err(Error::Data {
                 path: config.data.clone(),
-                reason: format!("code {:?} has no positive example in the training data; a model cannot learn it", code.name),
+                reason: format!(
+                    "code {:?} has no positive example in the training data; a model cannot learn it",
+                    code.name
+                ),
             });
         }
     }
@@ -164,7 +196,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let encoder_dir = config.encoder.resolve(&config.out, config.offline)?;
     let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
     let normalize = true;
-    tracing::info!(train = train_items.len(), dev = dev_items.len(), "embedding training and dev texts with the frozen encoder");
+    tracing::info!(
+        train = train_items.len(),
+        dev = dev_items.len(),
+        "embedding training and dev texts with the frozen encoder"
+    );
     let embed = |items: &[&Labelled]| {
         let texts: Vec<&str> = items.iter().map(|l| l.text.as_str()).collect();
         embed_all(&encoder, &texts, normalize, 32)
@@ -176,7 +212,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let dim = encoder.encoder.config().hidden_size;
     let codes = codebook.codes.len();
     let varmap = VarMap::new();
-    let head = Head::load(VarBuilder::from_varmap(&varmap, DType::F32, &device), dim, codes)?;
+    let head = Head::load(
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        dim,
+        codes,
+    )?;
     for var in varmap.all_vars() {
         var.set(&var.zeros_like()?)?;
     }
@@ -206,13 +246,21 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
         for chunk in order.chunks(config.batch_size.max(1)) {
-            let x = matrix(&chunk.iter().map(|&i| &train_emb[i]).collect::<Vec<_>>(), &device)?;
-            let y = targets(&chunk.iter().map(|&i| train_items[i]).collect::<Vec<_>>(), &device)?;
+            let x = matrix(
+                &chunk.iter().map(|&i| &train_emb[i]).collect::<Vec<_>>(),
+                &device,
+            )?;
+            let y = targets(
+                &chunk.iter().map(|&i| train_items[i]).collect::<Vec<_>>(),
+                &device,
+            )?;
             let loss = weighted_bce(&head.forward(&x)?, &y, &pos_weight)?;
             optimizer.backward_step(&loss)?;
         }
         let dev_scores = predict(&head, &dev_x)?;
-        let f1 = classification::report(&code_names, &dev_truth, &at_thresholds(&dev_scores, &half)).macro_f1;
+        let f1 =
+            classification::report(&code_names, &dev_truth, &at_thresholds(&dev_scores, &half))
+                .macro_f1;
         if best.as_ref().is_none_or(|(b, _, _)| f1 > *b + 1e-9) {
             let snapshot = varmap
                 .data()
@@ -222,8 +270,15 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                 .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             best = Some((f1, epoch, snapshot));
-        } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= config.patience) {
-            tracing::info!(epoch, "early stop: dev macro-F1 has not improved for {} epochs", config.patience);
+        } else if best
+            .as_ref()
+            .is_some_and(|(_, e, _)| epoch - e >= config.patience)
+        {
+            tracing::info!(
+                epoch,
+                "early stop: dev macro-F1 has not improved for {} epochs",
+                config.patience
+            );
             break;
         }
     }
@@ -243,7 +298,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             calibrate::threshold(&scores, &truth)
         })
         .collect();
-    let dev_report = classification::report(&code_names, &dev_truth, &at_thresholds(&dev_scores, &thresholds));
+    let dev_report = classification::report(
+        &code_names,
+        &dev_truth,
+        &at_thresholds(&dev_scores, &thresholds),
+    );
 
     let test_report = match &config.test {
         Some(path) => {
@@ -251,20 +310,36 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             let refs: Vec<&Labelled> = test.iter().collect();
             let x = matrix(&embed(&refs)?.iter().collect::<Vec<_>>(), &device)?;
             let truth: Vec<Vec<bool>> = test.iter().map(|l| l.labels.clone()).collect();
-            Some(classification::report(&code_names, &truth, &at_thresholds(&predict(&head, &x)?, &thresholds)))
+            Some(classification::report(
+                &code_names,
+                &truth,
+                &at_thresholds(&predict(&head, &x)?, &thresholds),
+            ))
         }
         None => None,
     };
 
-    std::fs::create_dir_all(&config.out).map_err(|e| Error::io(format!("creating {}", config.out.display()), e))?;
+    std::fs::create_dir_all(&config.out)
+        .map_err(|e| Error::io(format!("creating {}", config.out.display()), e))?;
     varmap.save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
     codebook.save(&config.out.join(model::CODEBOOK_FILE))?;
-    config.encoder.save(&config.out.join(model::ENCODER_REF_FILE))?;
+    config
+        .encoder
+        .save(&config.out.join(model::ENCODER_REF_FILE))?;
     model::write_json(
         &config.out.join(model::HEAD_CONFIG_FILE),
-        &HeadConfig { pooling: "mean".into(), normalize, input_dim: dim, max_tokens: config.max_tokens },
+        &HeadConfig {
+            pooling: "mean".into(),
+            normalize,
+            input_dim: dim,
+            max_tokens: config.max_tokens,
+        },
     )?;
-    let by_code: std::collections::BTreeMap<&str, f32> = code_names.iter().map(String::as_str).zip(thresholds.iter().copied()).collect();
+    let by_code: std::collections::BTreeMap<&str, f32> = code_names
+        .iter()
+        .map(String::as_str)
+        .zip(thresholds.iter().copied())
+        .collect();
     model::write_json(&config.out.join(model::THRESHOLDS_FILE), &by_code)?;
 
     let summary = TrainSummary {

@@ -13,23 +13,44 @@ fn rows(out: &std::path::Path) -> BTreeMap<(String, String, i64), (String, i64, 
     let starts = ints(&batches, "char_start");
     let mut segment_index = Vec::new();
     for b in &batches {
-        let a = b.column_by_name("segment_index").unwrap().as_any().downcast_ref::<arrow_array::Int32Array>().unwrap();
+        let a = b
+            .column_by_name("segment_index")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Int32Array>()
+            .unwrap();
         segment_index.extend(a.values().iter().map(|&v| i64::from(v)));
     }
-    let scores: Vec<Vec<f32>> = ["score_prevention", "score_empowerment", "score_efficiency"].iter().map(|c| floats(&batches, c)).collect();
+    let scores: Vec<Vec<f32>> = ["score_prevention", "score_empowerment", "score_efficiency"]
+        .iter()
+        .map(|c| floats(&batches, c))
+        .collect();
     (0..texts.len())
         .map(|i| {
             (
-                (sources[i].clone().unwrap(), docs[i].clone().unwrap(), segment_index[i]),
-                (texts[i].clone().unwrap(), starts[i].unwrap(), scores.iter().map(|s| s[i]).collect()),
+                (
+                    sources[i].clone().unwrap(),
+                    docs[i].clone().unwrap(),
+                    segment_index[i],
+                ),
+                (
+                    texts[i].clone().unwrap(),
+                    starts[i].unwrap(),
+                    scores.iter().map(|s| s[i]).collect(),
+                ),
             )
         })
         .collect()
 }
 
-fn assert_same(a: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>, b: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>) {
+fn assert_same(
+    a: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>,
+    b: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>,
+) {
     assert_eq!(a.len(), b.len());
-    for ((key, (text_a, start_a, scores_a)), (key_b, (text_b, start_b, scores_b))) in a.iter().zip(b) {
+    for ((key, (text_a, start_a, scores_a)), (key_b, (text_b, start_b, scores_b))) in
+        a.iter().zip(b)
+    {
         assert_eq!(key, key_b);
         assert_eq!((text_a, start_a), (text_b, start_b));
         for (x, y) in scores_a.iter().zip(scores_b) {
@@ -43,9 +64,33 @@ fn batch_size_and_threads_do_not_change_rows() {
     let wd = Workdir::new();
     let sample = repo().join("data/sample");
     let sample = sample.to_str().unwrap();
-    wd.command(&["label", sample, "--out", "b32"]).assert().success();
-    wd.command(&["label", sample, "--out", "b1", "--batch-size", "1", "--threads", "1"]).assert().success();
-    wd.command(&["label", sample, "--out", "b7", "--batch-size", "7", "--threads", "2"]).assert().success();
+    wd.command(&["label", sample, "--out", "b32"])
+        .assert()
+        .success();
+    wd.command(&[
+        "label",
+        sample,
+        "--out",
+        "b1",
+        "--batch-size",
+        "1",
+        "--threads",
+        "1",
+    ])
+    .assert()
+    .success();
+    wd.command(&[
+        "label",
+        sample,
+        "--out",
+        "b7",
+        "--batch-size",
+        "7",
+        "--threads",
+        "2",
+    ])
+    .assert()
+    .success();
     let reference = rows(&wd.path().join("b32"));
     assert_same(&reference, &rows(&wd.path().join("b1")));
     assert_same(&reference, &rows(&wd.path().join("b7")));
@@ -55,10 +100,19 @@ fn batch_size_and_threads_do_not_change_rows() {
     let mut last: BTreeMap<String, i32> = BTreeMap::new();
     let mut i = 0;
     for b in &batches {
-        let a = b.column_by_name("segment_index").unwrap().as_any().downcast_ref::<arrow_array::Int32Array>().unwrap();
+        let a = b
+            .column_by_name("segment_index")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Int32Array>()
+            .unwrap();
         for &v in a.values() {
             let doc = docs[i].clone().unwrap();
-            assert_eq!(v, last.get(&doc).map_or(0, |p| p + 1), "order broken in {doc}");
+            assert_eq!(
+                v,
+                last.get(&doc).map_or(0, |p| p + 1),
+                "order broken in {doc}"
+            );
             last.insert(doc, v);
             i += 1;
         }
@@ -71,13 +125,17 @@ fn union_of_shards_equals_one_run() {
     for i in 0..12 {
         wd.create(&format!("in/t{i:02}.txt"), format!("Interviewer: Question {i}?\n\nRespondent: We pooled budget number {i} and listened to carers.\n"));
     }
-    wd.command(&["label", "in", "--out", "all"]).assert().success();
+    wd.command(&["label", "in", "--out", "all"])
+        .assert()
+        .success();
     let all = rows(&wd.path().join("all"));
     for n in 2..=3 {
         let mut union = BTreeMap::new();
         for k in 0..n {
             let out = format!("shard{n}-{k}");
-            wd.command(&["label", "in", "--out", &out, "--shard", &format!("{k}/{n}")]).assert().success();
+            wd.command(&["label", "in", "--out", &out, "--shard", &format!("{k}/{n}")])
+                .assert()
+                .success();
             let part = rows(&wd.path().join(&out));
             for key in part.keys() {
                 assert!(!union.contains_key(key), "{key:?} in two shards");

@@ -7,11 +7,15 @@ use crate::util::*;
 #[test]
 fn info_describes_the_model() {
     let wd = Workdir::new();
-    wd.command(&["model", "info"])
+    wd.command(&["model", "info"]).assert().success().stdout(
+        predicate::str::contains("joint-commissioning-discourses")
+            .and(predicate::str::contains("prevention"))
+            .and(predicate::str::contains("threshold")),
+    );
+    wd.command(&["model", "path"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("joint-commissioning-discourses").and(predicate::str::contains("prevention")).and(predicate::str::contains("threshold")));
-    wd.command(&["model", "path"]).assert().success().stdout(predicate::str::contains(tiny_encoder().to_str().unwrap()));
+        .stdout(predicate::str::contains(tiny_encoder().to_str().unwrap()));
 }
 
 #[test]
@@ -20,15 +24,32 @@ fn offline_without_the_encoder_names_the_fetch_command() {
     // A model that references the default PyPI encoder, with an empty cache.
     let model = wd.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
-    for file in ["codebook.toml", "head.safetensors", "head.json", "thresholds.json"] {
+    for file in [
+        "codebook.toml",
+        "head.safetensors",
+        "head.json",
+        "thresholds.json",
+    ] {
         std::fs::copy(tiny_model().join(file), model.join(file)).unwrap();
     }
-    discotag::model::EncoderRef::default_minilm().save(&model.join("encoder.toml")).unwrap();
+    discotag::model::EncoderRef::default_minilm()
+        .save(&model.join("encoder.toml"))
+        .unwrap();
     let input = wd.create("a.txt", "Respondent: hello\n");
-    wd.command(&["label", input.to_str().unwrap(), "--out", "out", "--offline", "--model", "model"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("--offline").and(predicate::str::contains("discotag model fetch")));
+    wd.command(&[
+        "label",
+        input.to_str().unwrap(),
+        "--out",
+        "out",
+        "--offline",
+        "--model",
+        "model",
+    ])
+    .assert()
+    .code(1)
+    .stderr(
+        predicate::str::contains("--offline").and(predicate::str::contains("discotag model fetch")),
+    );
 }
 
 #[test]
@@ -41,16 +62,31 @@ fn a_tampered_encoder_file_is_refused() {
     }
     let model = wd.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
-    for file in ["codebook.toml", "head.safetensors", "head.json", "thresholds.json"] {
+    for file in [
+        "codebook.toml",
+        "head.safetensors",
+        "head.json",
+        "thresholds.json",
+    ] {
         std::fs::copy(tiny_model().join(file), model.join(file)).unwrap();
     }
-    discotag::model::EncoderRef::for_local_dir(&encoder, "tiny").unwrap().save(&model.join("encoder.toml")).unwrap();
+    discotag::model::EncoderRef::for_local_dir(&encoder, "tiny")
+        .unwrap()
+        .save(&model.join("encoder.toml"))
+        .unwrap();
     let mut config = std::fs::read_to_string(encoder.join("config.json")).unwrap();
     config.push(' ');
     std::fs::write(encoder.join("config.json"), config).unwrap();
     let input = wd.create("a.txt", "Respondent: hello\n");
-    wd.command(&["label", input.to_str().unwrap(), "--out", "out", "--model", "model"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("sha256"));
+    wd.command(&[
+        "label",
+        input.to_str().unwrap(),
+        "--out",
+        "out",
+        "--model",
+        "model",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("sha256"));
 }

@@ -20,7 +20,11 @@ struct Item {
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b))
 }
@@ -30,23 +34,39 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// both one text at a time and in padded batches.
 #[test]
 fn embeddings_match_sentence_transformers() {
-    let reference: Reference =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/fixtures/reference_embeddings.json")).unwrap()).unwrap();
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/reference_embeddings.json")).unwrap(),
+    )
+    .unwrap();
     assert!(reference.items.len() >= 32);
-    let dir = discotag::model::EncoderRef::default_minilm().resolve(&repo(), false).unwrap();
+    let dir = discotag::model::EncoderRef::default_minilm()
+        .resolve(&repo(), false)
+        .unwrap();
     let encoder = discotag::model::load_encoder(&dir, reference.max_seq_length).unwrap();
-    let ids: Vec<Vec<u32>> = reference.items.iter().map(|i| encoder.tokenizer.encode(&i.text).unwrap().ids).collect();
+    let ids: Vec<Vec<u32>> = reference
+        .items
+        .iter()
+        .map(|i| encoder.tokenizer.encode(&i.text).unwrap().ids)
+        .collect();
     for (item, ids) in reference.items.iter().zip(&ids) {
         assert_eq!(ids, &item.input_ids, "token ids differ for {:?}", item.text);
     }
     let mut worst = 1.0f64;
     for (item, ids) in reference.items.iter().zip(&ids) {
-        let single = encoder.embed(&[ids.as_slice()], false).unwrap().to_vec2::<f32>().unwrap();
+        let single = encoder
+            .embed(&[ids.as_slice()], false)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         worst = worst.min(cosine(&single[0], &item.embedding));
     }
     let batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     for chunk in batch.chunks(16).zip(reference.items.chunks(16)) {
-        let embedded = encoder.embed(chunk.0, false).unwrap().to_vec2::<f32>().unwrap();
+        let embedded = encoder
+            .embed(chunk.0, false)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for (e, item) in embedded.iter().zip(chunk.1) {
             worst = worst.min(cosine(e, &item.embedding));
         }
@@ -71,12 +91,28 @@ fn default_model_labels_the_samples() {
     let texts = strings(&batches, "text");
     assert!(texts.len() > 50);
     let model_ids = strings(&batches, "model_id");
-    assert!(model_ids[0].as_deref().unwrap().starts_with("joint-commissioning-discourses@"));
+    assert!(
+        model_ids[0]
+            .as_deref()
+            .unwrap()
+            .starts_with("joint-commissioning-discourses@")
+    );
     // The model assigns codes to some segments and none to others.
     let mut coded = 0;
     for b in &batches {
-        let labels = b.column_by_name("labels").unwrap().as_any().downcast_ref::<arrow_array::ListArray>().unwrap();
-        coded += (0..labels.len()).filter(|&i| !labels.value(i).is_empty()).count();
+        let labels = b
+            .column_by_name("labels")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::ListArray>()
+            .unwrap();
+        coded += (0..labels.len())
+            .filter(|&i| !labels.value(i).is_empty())
+            .count();
     }
-    assert!(coded > 0 && coded < texts.len(), "{coded} of {} coded", texts.len());
+    assert!(
+        coded > 0 && coded < texts.len(),
+        "{coded} of {} coded",
+        texts.len()
+    );
 }

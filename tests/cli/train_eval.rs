@@ -8,20 +8,39 @@ use crate::util::*;
 fn eval_json_has_exactly_the_contract_keys() {
     let wd = Workdir::new();
     let test = repo().join("data/labelled/test.jsonl");
-    let output = wd.command(&["eval", "--data", test.to_str().unwrap(), "--json"]).assert().success().get_output().stdout.clone();
+    let output = wd
+        .command(&["eval", "--data", test.to_str().unwrap(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
-    let mut keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(keys, vec!["macro_f1", "micro_f1", "n", "per_code"]);
     assert_eq!(report["n"], 70);
     let per_code = report["per_code"].as_object().unwrap();
     assert_eq!(per_code.len(), 3);
     for scores in per_code.values() {
-        let mut keys: Vec<&str> = scores.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = scores
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(keys, vec!["f1", "precision", "recall", "support"]);
     }
-    let support: u64 = per_code.values().map(|s| s["support"].as_u64().unwrap()).sum();
+    let support: u64 = per_code
+        .values()
+        .map(|s| s["support"].as_u64().unwrap())
+        .sum();
     assert!(support > 0);
 }
 
@@ -51,18 +70,40 @@ fn unknown_codes_and_codes_without_examples_are_clear_errors() {
     let wd = Workdir::new();
     let codebook = repo().join("data/codebooks/joint_commissioning.toml");
     let bad = wd.create("bad.jsonl", "{\"id\":1,\"text\":\"x\",\"labels\":[]}\n{\"id\":2,\"text\":\"y\",\"labels\":[\"thrift\"]}\n");
-    wd.command(&["train", "--codebook", codebook.to_str().unwrap(), "--data", bad.to_str().unwrap(), "--out", "m"])
-        .arg("--encoder")
-        .arg(tiny_encoder())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("line 2").and(predicate::str::contains("unknown code \"thrift\"")));
-    let lines: String = (0..20).map(|i| format!("{{\"id\":{i},\"text\":\"t{i}\",\"labels\":[\"prevention\"]}}\n")).collect();
+    wd.command(&[
+        "train",
+        "--codebook",
+        codebook.to_str().unwrap(),
+        "--data",
+        bad.to_str().unwrap(),
+        "--out",
+        "m",
+    ])
+    .arg("--encoder")
+    .arg(tiny_encoder())
+    .assert()
+    .code(1)
+    .stderr(
+        predicate::str::contains("line 2").and(predicate::str::contains("unknown code \"thrift\"")),
+    );
+    let lines: String = (0..20)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"t{i}\",\"labels\":[\"prevention\"]}}\n"))
+        .collect();
     let one_code = wd.create("one.jsonl", lines);
-    wd.command(&["train", "--codebook", codebook.to_str().unwrap(), "--data", one_code.to_str().unwrap(), "--out", "m"])
-        .arg("--encoder")
-        .arg(tiny_encoder())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("\"empowerment\" has no positive example"));
+    wd.command(&[
+        "train",
+        "--codebook",
+        codebook.to_str().unwrap(),
+        "--data",
+        one_code.to_str().unwrap(),
+        "--out",
+        "m",
+    ])
+    .arg("--encoder")
+    .arg(tiny_encoder())
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(
+        "\"empowerment\" has no positive example",
+    ));
 }

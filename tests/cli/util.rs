@@ -21,7 +21,9 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Self {
-        Workdir { dir: tempfile::tempdir().expect("temp dir") }
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -53,16 +55,22 @@ impl Workdir {
 pub fn tiny_encoder() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("discotag-tiny-encoder-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("discotag-tiny-encoder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fixtures = repo().join("tests/fixtures/tiny_encoder");
         for file in ["config.json", "tokenizer.json"] {
             std::fs::copy(fixtures.join(file), dir.join(file)).unwrap();
         }
         let config: discotag::model::Config =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
         let varmap = VarMap::new();
-        discotag::model::Encoder::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &config).unwrap();
+        discotag::model::Encoder::load(
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+            &config,
+        )
+        .unwrap();
         varmap.save(dir.join("model.safetensors")).unwrap();
         dir
     })
@@ -116,8 +124,13 @@ pub fn read_segments(out: &Path) -> Vec<RecordBatch> {
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for batch in batches {
-        let array = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
-        let array = array.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        let array = batch
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        let array = array
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
         out.extend((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i).to_string())));
     }
     out
@@ -128,7 +141,10 @@ pub fn ints(batches: &[RecordBatch], column: &str) -> Vec<Option<i64>> {
     let mut out = Vec::new();
     for batch in batches {
         let array = batch.column_by_name(column).unwrap();
-        let array = array.as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+        let array = array
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
         out.extend((0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i))));
     }
     out
@@ -139,7 +155,10 @@ pub fn floats(batches: &[RecordBatch], column: &str) -> Vec<f32> {
     let mut out = Vec::new();
     for batch in batches {
         let array = batch.column_by_name(column).unwrap();
-        let array = array.as_any().downcast_ref::<arrow_array::Float32Array>().unwrap();
+        let array = array
+            .as_any()
+            .downcast_ref::<arrow_array::Float32Array>()
+            .unwrap();
         out.extend(array.values().iter().copied());
     }
     out
