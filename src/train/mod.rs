@@ -140,6 +140,9 @@ impl SplitMix {
     }
 }
 
+/// The best head so far: dev macro-F1, epoch, and a copy of every head weight.
+type Checkpoint = (f64, usize, Vec<(String, Tensor)>);
+
 fn predict(head: &Head, embeddings: &Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(candle_nn::ops::sigmoid(&head.forward(embeddings)?)?.to_vec2::<f32>()?)
 }
@@ -242,7 +245,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
 
     let mut rng = SplitMix(config.seed);
     let mut order: Vec<usize> = (0..train_items.len()).collect();
-    let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<Checkpoint> = None;
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
         for chunk in order.chunks(config.batch_size.max(1)) {

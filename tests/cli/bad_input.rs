@@ -10,9 +10,9 @@ fn bad_files_among_good_ones_give_exit_3_and_error_records() {
         "in/good.txt",
         "Interviewer: Hello.\n\nRespondent: We pooled the budget to stop paying twice.\n",
     );
-    wd.create("in/bad_utf8.txt", b"Respondent: caf\xe9 au lait\n".to_vec());
+    wd.create("in/bad_utf8.txt", b"Respondent: caf\xe9 au lait\n");
     wd.create("in/empty.txt", "");
-    wd.create("in/binary.txt", b"\x00\x01\x02binary".to_vec());
+    wd.create("in/binary.txt", b"\x00\x01\x02binary");
     wd.create(
         "in/lines.jsonl",
         "{\"text\":\"We co-produce with carers.\"}\n{broken\n{\"text\":\"Earlier support.\"}\n",

