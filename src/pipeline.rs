@@ -130,7 +130,10 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
             .collect(),
     );
     for (path, reason) in &discovery.skipped {
-        tracing::info!(run_id = %run_id, path = %path, reason = %reason, "skipped");
+        tracing::debug!(run_id = %run_id, path = %path, reason = %reason, "skipped");
+    }
+    if !discovery.skipped.is_empty() {
+        tracing::info!(run_id = %run_id, files = discovery.skipped.len(), "skipped files that are not transcripts (listed in the manifest)");
     }
     for error in &discovery.errors {
         tracing::warn!(run_id = %run_id, error = %error, "input error");
@@ -263,21 +266,11 @@ fn read_stage(
     let mut skipped = 0;
     for input in inputs {
         let start = Instant::now();
-        let bytes = match &input.source {
-            InputSource::File(path) => std::fs::read(path),
-            InputSource::Stdin => {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
-            }
-        };
-        let (sha256, size, parsed) = match bytes {
-            Err(e) => (
+        let (sha256, size, parsed) = match read_input(&input.source) {
+            Err(reason) => (
                 String::new(),
                 0,
-                Err(InputError::file(
-                    &input.display,
-                    format!("cannot read: {e}"),
-                )),
+                Err(InputError::file(&input.display, reason)),
             ),
             Ok(bytes) => {
                 let sha256 = input::sha256_hex(&bytes);
@@ -313,6 +306,27 @@ fn read_stage(
         }
     }
     Ok((time, skipped))
+}
+
+/// Reads an input whole, refusing inputs over [`input::MAX_INPUT_BYTES`].
+fn read_input(source: &InputSource) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let limit = input::MAX_INPUT_BYTES + 1;
+    let mut buf = Vec::new();
+    let read = match source {
+        InputSource::File(path) => {
+            std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut buf))
+        }
+        InputSource::Stdin => std::io::stdin().lock().take(limit).read_to_end(&mut buf),
+    };
+    match read {
+        Err(e) => Err(format!("cannot read: {e}")),
+        Ok(n) if n as u64 >= limit => Err(format!(
+            "larger than {} MB: split it into several files (for example `split -l 100000` for JSONL)",
+            input::MAX_INPUT_BYTES / (1024 * 1024)
+        )),
+        Ok(_) => Ok(buf),
+    }
 }
 
 fn prepare_stage(

@@ -133,7 +133,8 @@ impl TokenBudget for TextTokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{SegmentUnit, split};
+    use crate::segment::{SegmentUnit, char_ranges, split};
+    use proptest::prelude::*;
 
     fn tiny() -> TextTokenizer {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -160,6 +161,26 @@ mod tests {
         for range in split(&text, SegmentUnit::Window, 16, &t) {
             let tokens = t.encode(&text[range.clone()]).unwrap();
             assert!(!tokens.truncated, "window {:?} truncated", &text[range]);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Windows from the real tokenizer pipeline on arbitrary text: slicing by the code-point
+        /// offsets gives the text back, windows never overlap and never need truncating.
+        #[test]
+        fn windows_round_trip_on_arbitrary_text(text in "(\\PC|[ \r\n.!?]){0,400}") {
+            let t = tiny();
+            let ranges = split(&text, SegmentUnit::Window, 16, &t);
+            let chars: Vec<char> = text.chars().collect();
+            let mut last_end = 0;
+            for (bytes, cps) in ranges.iter().zip(char_ranges(&text, &ranges)) {
+                prop_assert!(bytes.start >= last_end);
+                last_end = bytes.end;
+                let sliced: String = chars[cps.start as usize..cps.end as usize].iter().collect();
+                prop_assert_eq!(&sliced, &text[bytes.clone()]);
+                prop_assert!(!t.encode(&sliced).unwrap().truncated, "window {:?} truncated", sliced);
+            }
         }
     }
 }

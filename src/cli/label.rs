@@ -109,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let summary = run_label(config).with_context(|| format!("labelling into {}", out.display()))?;
     let run = &summary.run;
-    if !args.quiet {
+    if !args.quiet && discotag::telemetry::is_terminal() {
         eprintln!(
             "discotag: {} inputs labelled, {} failed, {} already done; {} segments in {:.1}s -> {}",
             run.inputs_done,

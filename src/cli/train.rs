@@ -85,6 +85,10 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
 
+    /// What the training data is and how it was made, quoted in the model card. Example: `--data-description "400 passages coded by two researchers"`
+    #[arg(long, value_name = "TEXT")]
+    data_description: Option<String>,
+
     /// Compute threads. Example: `--threads 2`
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -119,6 +123,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         learning_rate: args.learning_rate,
         weight_decay: args.weight_decay,
         batch_size: args.batch_size,
+        data_description: args.data_description,
+        command: std::iter::once("discotag".to_string())
+            .chain(std::env::args().skip(1))
+            .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     let summary =
         train::run(&config).with_context(|| format!("training into {}", config.out.display()))?;

@@ -22,6 +22,10 @@ pub struct DiscoveredInput {
     pub source: InputSource,
     /// The path as shown in rows and errors (`-` for stdin).
     pub display: String,
+    /// What `--shard` hashes: the path relative to the folder named on the command line (or
+    /// the path as given for a file), so that `label /mnt/corpus` and `label corpus` on two
+    /// machines split the inputs the same way.
+    pub shard_key: String,
     /// The format, or an error explaining why none applies.
     pub format: Result<Format, String>,
 }
@@ -63,8 +67,7 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
-    /// Whether this shard takes the input named `display`. The hash is of the path as shown, so
-    /// the assignment is the same on every machine that sees the same relative paths.
+    /// Whether this shard takes the input with this key ([`DiscoveredInput::shard_key`]).
     pub fn takes(&self, display: &str) -> bool {
         if self.count == 1 {
             return true;
@@ -120,6 +123,7 @@ pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) ->
             found.inputs.push(DiscoveredInput {
                 source: InputSource::Stdin,
                 display: "-".into(),
+                shard_key: "-".into(),
                 format: stdin_format.ok_or_else(|| "reading stdin needs --format".to_string()),
             });
             continue;
@@ -128,6 +132,7 @@ pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) ->
             found.inputs.push(DiscoveredInput {
                 source: InputSource::File(arg.clone()),
                 display: super::display_path(arg),
+                shard_key: super::display_path(arg),
                 format: format_for(arg, stdin_format),
             });
             continue;
@@ -142,10 +147,12 @@ pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) ->
                 Ok(entry) if entry.file_type().is_file() => {
                     let path = entry.path();
                     let display = super::display_path(path);
+                    let shard_key = super::display_path(path.strip_prefix(arg).unwrap_or(path));
                     match (Format::from_path(path), format_for(path, None)) {
                         (Some(format), _) => found.inputs.push(DiscoveredInput {
                             source: InputSource::File(path.to_path_buf()),
                             display,
+                            shard_key,
                             format: Ok(format),
                         }),
                         // Formats we know but cannot read yet are errors, not silent skips.
@@ -153,6 +160,7 @@ pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) ->
                             found.inputs.push(DiscoveredInput {
                                 source: InputSource::File(path.to_path_buf()),
                                 display,
+                                shard_key,
                                 format: Err(reason),
                             })
                         }
@@ -172,7 +180,7 @@ pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) ->
             }
         }
     }
-    found.inputs.retain(|input| shard.takes(&input.display));
+    found.inputs.retain(|input| shard.takes(&input.shard_key));
     found.errors.retain(|e| shard.takes(&e.path));
     found
 }
@@ -203,6 +211,25 @@ mod tests {
             total += taken;
         }
         assert_eq!(total, names.len());
+    }
+
+    #[test]
+    fn shards_do_not_depend_on_how_the_folder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            std::fs::write(dir.path().join(format!("t{i}.txt")), "x").unwrap();
+        }
+        let other_name = dir.path().join(".").join("");
+        let names = |root: &Path| -> Vec<String> {
+            discover(&[root.to_path_buf()], None, Shard { index: 1, count: 3 })
+                .inputs
+                .iter()
+                .map(|i| i.shard_key.clone())
+                .collect()
+        };
+        let a = names(dir.path());
+        assert!(!a.is_empty() && a.len() < 20);
+        assert_eq!(a, names(&other_name));
     }
 
     #[test]

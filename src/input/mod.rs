@@ -23,6 +23,10 @@ use crate::error::{InputError, Position};
 /// 60 kB in all; a single unit beyond this is almost certainly not a transcript.
 pub const MAX_UNIT_BYTES: usize = 2 * 1024 * 1024;
 
+/// The largest input read, in bytes. Inputs are read whole; split bigger JSONL or CSV exports
+/// into several files (for example with `split -l 100000`).
+pub const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Input formats discotag reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -73,6 +73,10 @@ impl ModelCard {
             t.push_str(&format!("- `{file}`: `{hash}`\n"));
         }
         t.push_str("\n## Training data\n\n");
+        if let Some(description) = &config.data_description {
+            t.push_str(description);
+            t.push_str("\n\n");
+        }
         t.push_str(&format!(
             "- data: `{}` ({} utterances for training)\n- dev: {} ({} utterances), used for early stopping and thresholds\n- test: {}\n\n",
             config.data.display(),
@@ -89,6 +93,10 @@ impl ModelCard {
         ));
         t.push_str("## Settings\n\n");
         t.push_str(&format!(
+            "Reproduce with:\n\n```sh\n{}\n```\n\n",
+            config.command
+        ));
+        t.push_str(&format!(
             "max tokens {}, AdamW learning rate {}, weight decay {}, batch size {}, up to {} epochs with patience {} (best epoch {}), seed {}, class-weighted binary cross-entropy (positive weight = negatives/positives, clamped to 1..10), thresholds chosen per code on dev.\n\n",
             config.max_tokens, config.learning_rate, config.weight_decay, config.batch_size, config.epochs, config.patience, summary.best_epoch, config.seed
         ));
@@ -104,13 +112,20 @@ impl ModelCard {
         t.push_str("\n\n## Scores\n\n");
         if let Some(test) = &summary.test {
             t.push_str("### Held-out test (never used for a choice)\n\n");
+            if test.n < 200 {
+                t.push_str(&format!(
+                    "With {} test utterances (about {} positives per code) a per-code F1 is uncertain by roughly ±0.1.\n\n",
+                    test.n,
+                    test.per_code.values().map(|c| c.support).sum::<u64>() / test.per_code.len().max(1) as u64
+                ));
+            }
             t.push_str(&table(test, codes));
             t.push('\n');
         }
         t.push_str("### Dev (used for early stopping and thresholds, so optimistic)\n\n");
         t.push_str(&table(&summary.dev, codes));
         t.push_str("\n## Limits\n\n");
-        t.push_str("Scores on data written like the training data overstate accuracy on real interview talk. Compare the model with your own coders (`discotag agree`) before relying on it.\n");
+        t.push_str("Scores on data written like the training data overstate accuracy on real interview talk. Compare the model's codes with your own coders' on a sample of your data before relying on it.\n");
         ModelCard { text: t }
     }
 

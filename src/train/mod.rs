@@ -42,6 +42,10 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub batch_size: usize,
+    /// A sentence on what the data is and how it was made, for the model card.
+    pub data_description: Option<String>,
+    /// The command line that trained the model, for the model card.
+    pub command: String,
 }
 
 /// What training produced.
