@@ -16,12 +16,7 @@ fn rows(out: &std::path::Path) -> Rows {
     let starts = ints(&batches, "char_start");
     let mut segment_index = Vec::new();
     for b in &batches {
-        let a = b
-            .column_by_name("segment_index")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::Int32Array>()
-            .unwrap();
+        let a = column::<arrow_array::Int32Array>(b, "segment_index");
         segment_index.extend(a.values().iter().map(|&v| i64::from(v)));
     }
     let scores: Vec<Vec<f32>> = ["score_prevention", "score_empowerment", "score_efficiency"]
@@ -100,12 +95,7 @@ fn batch_size_and_threads_do_not_change_rows() {
     let mut last: BTreeMap<String, i32> = BTreeMap::new();
     let mut i = 0;
     for b in &batches {
-        let a = b
-            .column_by_name("segment_index")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::Int32Array>()
-            .unwrap();
+        let a = column::<arrow_array::Int32Array>(b, "segment_index");
         for &v in a.values() {
             let doc = docs[i].clone().unwrap();
             assert_eq!(

@@ -1,6 +1,6 @@
 //! `discotag label` on every input format, with the Parquet read back.
 
-use arrow_array::{Array, ListArray, MapArray, StringArray};
+use arrow_array::{Array, MapArray, StringArray};
 use predicates::prelude::*;
 
 use crate::util::*;
@@ -151,13 +151,7 @@ fn stdin_jsonl_keeps_ids_metadata_and_order() {
     );
     assert_eq!(strings(&batches, "source_path")[0].as_deref(), Some("-"));
     assert_eq!(ints(&batches, "char_start"), vec![Some(0), Some(0)]);
-    let labels = batches[0]
-        .column_by_name("labels")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<ListArray>()
-        .unwrap();
-    assert_eq!(labels.len(), 2);
+    assert_eq!(labels(&batches).len(), 2);
 }
 
 #[test]
@@ -207,12 +201,7 @@ fn window_unit_never_truncates_and_turn_unit_flags_truncation() {
     let windows = read_segments(&wd.path().join("win"));
     assert!(windows.iter().map(|b| b.num_rows()).sum::<usize>() > 10);
     for batch in &windows {
-        let truncated = batch
-            .column_by_name("truncated")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::BooleanArray>()
-            .unwrap();
+        let truncated = column::<arrow_array::BooleanArray>(batch, "truncated");
         assert_eq!(truncated.true_count(), 0);
     }
     wd.command(&[
@@ -228,12 +217,7 @@ fn window_unit_never_truncates_and_turn_unit_flags_truncation() {
     .assert()
     .success();
     let turns = read_segments(&wd.path().join("turn"));
-    let truncated = turns[0]
-        .column_by_name("truncated")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow_array::BooleanArray>()
-        .unwrap();
+    let truncated = column::<arrow_array::BooleanArray>(&turns[0], "truncated");
     assert_eq!(truncated.true_count(), 1);
 }
 

