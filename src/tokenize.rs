@@ -22,7 +22,6 @@ pub struct Tokens {
 pub struct TextTokenizer {
     truncating: Tokenizer,
     counting: Tokenizer,
-    max_tokens: usize,
     pad_id: u32,
 }
 
@@ -51,6 +50,12 @@ impl TextTokenizer {
         if max_tokens < 3 {
             return Err("--max-tokens must be at least 3".into());
         }
+        // The pad id the file declares, else the conventional [PAD], else 0.
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .unwrap_or(0);
         tokenizer.with_padding(None);
         let mut counting = tokenizer.clone();
         counting.with_truncation(None)?;
@@ -58,11 +63,9 @@ impl TextTokenizer {
             max_length: max_tokens,
             ..TruncationParams::default()
         }))?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
         Ok(TextTokenizer {
             truncating: tokenizer,
             counting,
-            max_tokens,
             pad_id,
         })
     }
@@ -79,17 +82,9 @@ impl TextTokenizer {
         })
     }
 
-    pub fn max_tokens(&self) -> usize {
-        self.max_tokens
-    }
-
     /// The id used to pad batches.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
-    }
-
-    pub fn vocab_size(&self) -> usize {
-        self.truncating.get_vocab_size(true)
     }
 }
 

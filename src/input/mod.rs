@@ -66,11 +66,6 @@ impl Format {
             Format::Srt => "srt",
         }
     }
-
-    /// Whether character offsets index each record's own text (true) or the whole file.
-    pub fn is_record_format(self) -> bool {
-        !matches!(self, Format::Text)
-    }
 }
 
 /// Column names for CSV input.

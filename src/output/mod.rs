@@ -229,10 +229,6 @@ impl Dataset {
         self.save()?;
         Ok(self.run.clone())
     }
-
-    pub fn out_dir(&self) -> &Path {
-        &self.out_dir
-    }
 }
 
 fn remove_unlisted_parts(out_dir: &Path, manifest: &Manifest) -> Result<()> {
