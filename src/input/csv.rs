@@ -1,5 +1,6 @@
 //! CSV transcripts with a header row. The text, speaker, id and doc id columns are chosen by
-//! options (defaults `text`, `speaker`, `id`, `doc_id`); other columns become metadata.
+//! options (defaults `text`, `speaker`, `id`, `doc_id`, matched exactly, else ignoring case);
+//! other columns become metadata. The delimiter (`,`, `;` or tab) is read off the header row.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub(super) fn parse(
     let text = text.trim_start_matches('\u{feff}');
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
+        .delimiter(delimiter(text))
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
@@ -29,7 +31,13 @@ pub(super) fn parse(
             )
         })?
         .clone();
-    let find = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let find = |name: &str| {
+        headers.iter().position(|h| h.trim() == name).or_else(|| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        })
+    };
     let Some(text_col) = find(&columns.text) else {
         return Err(InputError::new(
             path,
@@ -116,6 +124,27 @@ pub(super) fn parse(
     })
 }
 
+/// The most frequent of `,`, `;` and tab outside quotes in the header row (`,` on a tie).
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for c in header.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => counts[0] += 1,
+            ';' if !quoted => counts[1] += 1,
+            '\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3)
+        .rev()
+        .max_by_key(|&i| (counts[i], i == 0))
+        .unwrap_or(0);
+    [b',', b';', b'\t'][best]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +159,20 @@ mod tests {
         assert_eq!(units[0].record_id.as_deref(), Some("c1"));
         assert_eq!(units[1].line, 4);
         assert!(units[1].metadata.is_empty());
+    }
+
+    #[test]
+    fn semicolons_tabs_and_header_case() {
+        for text in [
+            "ID;Speaker;Text\n1;GP;\"Pooled; finally\"\n",
+            "ID\tSpeaker\tText\n1\tGP\tPooled; finally\n",
+        ] {
+            let parsed = parse(text, "f.csv", "f", &CsvColumns::default()).unwrap();
+            let unit = &parsed.documents[0].units[0];
+            assert_eq!(unit.text, "Pooled; finally");
+            assert_eq!(unit.speaker.as_deref(), Some("GP"));
+            assert_eq!(unit.record_id.as_deref(), Some("1"));
+        }
     }
 
     #[test]

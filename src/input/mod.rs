@@ -35,7 +35,7 @@ pub enum Format {
     Text,
     /// One JSON object per line with `text`, optional `id`, `doc_id`, `speaker`.
     Jsonl,
-    /// CSV with a header row; column names chosen by options.
+    /// CSV (or TSV, or `;`-separated) with a header row; column names chosen by options.
     Csv,
     /// WebVTT subtitles.
     Vtt,
@@ -50,7 +50,7 @@ impl Format {
         match ext.as_str() {
             "txt" | "text" => Some(Format::Text),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
-            "csv" => Some(Format::Csv),
+            "csv" | "tsv" => Some(Format::Csv),
             "vtt" => Some(Format::Vtt),
             "srt" => Some(Format::Srt),
             _ => None,
@@ -146,7 +146,8 @@ pub fn parse(
     default_doc_id: &str,
     options: &ReadOptions,
 ) -> Result<Parsed, InputError> {
-    let text = decode(bytes, display_path)?;
+    let decoded = decode(bytes, display_path)?;
+    let text = decoded.as_ref();
     let parsed = match format {
         Format::Text => text::parse(text, display_path, default_doc_id)?,
         Format::Jsonl => jsonl::parse(text, display_path, default_doc_id),
@@ -163,10 +164,33 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// Checks that the bytes are text: not empty, no NUL bytes, valid UTF-8.
-fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<&'a str, InputError> {
+/// Decodes the bytes as text: UTF-8, or UTF-16 when a UTF-16 byte-order mark says so (the mark
+/// is consumed, as UTF-16 decoders do; a UTF-8 mark is kept as the file's first code point).
+/// Rejects empty files, binary content (NUL bytes) and invalid UTF-8, naming the position.
+fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<std::borrow::Cow<'a, str>, InputError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(InputError::file(path, "empty file"));
+    }
+    let utf16 = match bytes {
+        [0xFF, 0xFE, rest @ ..] => Some((rest, u16::from_le_bytes as fn([u8; 2]) -> u16)),
+        [0xFE, 0xFF, rest @ ..] => Some((rest, u16::from_be_bytes as fn([u8; 2]) -> u16)),
+        _ => None,
+    };
+    if let Some((rest, from_bytes)) = utf16 {
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| from_bytes([c[0], c[1]]))
+            .collect();
+        let text = String::from_utf16(&units).map_err(|_| {
+            InputError::file(
+                path,
+                "invalid UTF-16 (an unpaired surrogate): save the file as UTF-8",
+            )
+        })?;
+        if text.trim().is_empty() {
+            return Err(InputError::file(path, "empty file"));
+        }
+        return Ok(std::borrow::Cow::Owned(text));
     }
     if let Some(offset) = bytes.iter().take(8192).position(|&b| b == 0) {
         return Err(InputError::new(
@@ -177,26 +201,28 @@ fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<&'a str, InputError> {
             "binary file (NUL byte): not a transcript",
         ));
     }
-    std::str::from_utf8(bytes).map_err(|e| {
-        let valid = &bytes[..e.valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        let column = std::str::from_utf8(
-            &valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..],
-        )
-        .map_or(0, |s| s.chars().count() as u64)
-            + 1;
-        InputError::new(
-            path,
-            Position::Line {
-                line,
-                column: Some(column),
-            },
-            format!(
-                "invalid UTF-8 at byte {}: save the file as UTF-8",
-                e.valid_up_to()
-            ),
-        )
-    })
+    std::str::from_utf8(bytes)
+        .map(std::borrow::Cow::Borrowed)
+        .map_err(|e| {
+            let valid = &bytes[..e.valid_up_to()];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            let column = std::str::from_utf8(
+                &valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..],
+            )
+            .map_or(0, |s| s.chars().count() as u64)
+                + 1;
+            InputError::new(
+                path,
+                Position::Line {
+                    line,
+                    column: Some(column),
+                },
+                format!(
+                    "invalid UTF-8 at byte {}: save the file as UTF-8",
+                    e.valid_up_to()
+                ),
+            )
+        })
 }
 
 /// Rejects units larger than [`MAX_UNIT_BYTES`].
@@ -286,6 +312,17 @@ mod tests {
             }
         );
         assert!(err.reason.contains("UTF-8"));
+    }
+
+    #[test]
+    fn decode_reads_utf16_with_a_byte_order_mark() {
+        let text = "Respondent: café 🙂";
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(decode(&le, "f").unwrap(), text);
+        assert_eq!(decode(&be, "f").unwrap(), text);
     }
 
     #[test]

@@ -22,6 +22,13 @@ static LABEL: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex is valid")
 });
 
+/// A speaker line without a colon, as transcription services export it (`Speaker 1  0:05`,
+/// `Jane Smith 01:02:03`): a name and a clock time alone on the line; the text follows below.
+static NAME_AND_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<name>[^\s:\[\]()][^:\n]{0,39}?)\s+[\[(]?(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]?\s*$")
+        .expect("static regex is valid")
+});
+
 /// Speaker names accepted even when they open only one turn.
 static ROLE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^(interviewer|interviewee|respondent|participant|moderator|facilitator|researcher|chair|speaker\s*\d*|int|resp|[iqarp]|[a-z]{1,3}\d{1,4}|(p|r|participant|respondent)\s*\d{1,4})(\s*\(.*\))?$")
@@ -64,7 +71,9 @@ struct Label {
 }
 
 fn find_label(line: &str) -> Option<Label> {
-    let caps = LABEL.captures(line)?;
+    let caps = LABEL
+        .captures(line)
+        .or_else(|| NAME_AND_TIME.captures(line))?;
     let name = caps.name("name")?.as_str().trim();
     let words: Vec<&str> = name.split_whitespace().collect();
     let plausible = !words.is_empty()
@@ -125,6 +134,7 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
     let mut units: Vec<Unit> = Vec::new();
     let mut errors = Vec::new();
     let mut speaker: Option<String> = None;
+    let mut timestamp: Option<i64> = None;
     // The turn being built: (byte start, byte end, char start, line, timestamp).
     let mut open: Option<(usize, usize, u64, u64, Option<i64>)> = None;
     let close = |open: &mut Option<(usize, usize, u64, u64, Option<i64>)>,
@@ -155,13 +165,15 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
             continue;
         }
         let label = find_label(content).filter(|l| accepted(&l.name));
-        let (text_offset, timestamp) = match &label {
+        let text_offset = match &label {
             Some(l) => {
                 close(&mut open, &speaker, &mut units, &mut errors);
                 speaker = Some(l.name.clone());
-                (l.text_offset, l.timestamp_ms)
+                // Kept until the turn's text starts, which may be on a later line.
+                timestamp = l.timestamp_ms;
+                l.text_offset
             }
-            None => (0, None),
+            None => 0,
         };
         let spoken = &content[text_offset..];
         let lead = spoken.len()
@@ -178,7 +190,7 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
             None => {
                 let char_start =
                     line.char_start + content[..text_offset + lead].chars().count() as u64;
-                open = Some((start, end, char_start, line.number, timestamp));
+                open = Some((start, end, char_start, line.number, timestamp.take()));
             }
         }
     }
@@ -300,6 +312,23 @@ mod tests {
         assert_eq!(doc.units[0].speaker.as_deref(), Some("INTERVIEWER"));
         assert_eq!(doc.units[0].text, "So, the pooled budget?");
         assert_eq!(doc.units[1].speaker.as_deref(), Some("R1"));
+        for unit in &doc.units {
+            assert_eq!(slice(text, unit), unit.text);
+        }
+    }
+
+    #[test]
+    fn transcription_service_speaker_lines_without_colon() {
+        let text = "Speaker 1  0:00\nSo how did the pooled budget start?\n\nSpeaker 2  0:05\nWith a row about money.\nA long one.\n\nSpeaker 1  1:10\nRight.\n";
+        let doc = &parse(text, "otter.txt", "otter").unwrap().documents[0];
+        let speakers: Vec<_> = doc
+            .units
+            .iter()
+            .map(|u| u.speaker.as_deref().unwrap())
+            .collect();
+        assert_eq!(speakers, vec!["Speaker 1", "Speaker 2", "Speaker 1"]);
+        assert_eq!(doc.units[1].text, "With a row about money.\nA long one.");
+        assert_eq!(doc.units[1].cue_start_ms, Some(5_000));
         for unit in &doc.units {
             assert_eq!(slice(text, unit), unit.text);
         }
