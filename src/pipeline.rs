@@ -164,7 +164,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         dataset,
         progress.clone(),
     ))?;
-    progress.finish_and_clear();
+    crate::telemetry::finish_progress(&progress);
 
     let mut dataset = dataset;
     dataset.run.inputs_skipped_as_done = skipped_done;

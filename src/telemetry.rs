@@ -2,7 +2,8 @@
 //! object per line, carrying the run id) when stderr is not a terminal, as under cron,
 //! systemd or a cluster scheduler.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,7 +23,11 @@ pub fn init(quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if is_terminal() {
-        builder.with_target(false).without_time().try_init()
+        builder
+            .with_writer(|| StderrAboveBar)
+            .with_target(false)
+            .without_time()
+            .try_init()
     } else {
         builder
             .json()
@@ -30,6 +35,28 @@ pub fn init(quiet: bool) {
             .with_current_span(false)
             .try_init()
     };
+}
+
+/// The progress bar on screen, if any: log lines are printed above it instead of through it.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes to stderr, suspending the active progress bar while it does.
+struct StderrAboveBar;
+
+impl Write for StderrAboveBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ACTIVE_BAR.lock().map(|b| b.clone()).unwrap_or(None);
+        match bar {
+            Some(bar) => bar
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// The current time as RFC 3339 (UTC, seconds).
@@ -52,11 +79,14 @@ pub fn new_run_id() -> String {
 }
 
 /// The progress bar for `label`: bytes of input done, segments per second, ETA. Hidden when
-/// stderr is not a terminal.
+/// stderr is not a terminal. [`finish_progress`] takes it off the screen.
 pub fn label_progress(total_bytes: u64, show: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
     if !show || !is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(mut active) = ACTIVE_BAR.lock() {
+        *active = Some(bar.clone());
     }
     bar.set_style(
         ProgressStyle::with_template(
@@ -65,4 +95,12 @@ pub fn label_progress(total_bytes: u64, show: bool) -> ProgressBar {
         .expect("static template is valid"),
     );
     bar
+}
+
+/// Clears the progress bar and stops routing log lines around it.
+pub fn finish_progress(bar: &ProgressBar) {
+    bar.finish_and_clear();
+    if let Ok(mut active) = ACTIVE_BAR.lock() {
+        *active = None;
+    }
 }
