@@ -47,6 +47,8 @@ pub struct LabelConfig {
     pub offline: bool,
     pub read: ReadOptions,
     pub progress: bool,
+    /// How long a part file stays open before it is committed (how much a killed run loses).
+    pub commit_interval: Duration,
 }
 
 /// What a finished run reports.
@@ -117,6 +119,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         max_tokens: config.max_tokens,
     };
     let mut dataset = Dataset::open(&config.out_dir, identity, config.resume, run)?;
+    dataset.set_commit_interval(config.commit_interval);
     let run_id = dataset.run.run_id.clone();
     tracing::info!(run_id = %run_id, inputs = discovery.inputs.len(), out = %config.out_dir.display(), model = %classifier.model.model_id, "labelling");
     dataset.record_skipped(

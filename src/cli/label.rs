@@ -74,6 +74,10 @@ pub struct Args {
     #[arg(long, default_value = "doc_id", value_name = "NAME")]
     doc_id_column: String,
 
+    /// Commit the Parquet part file being written at the first input boundary after this many seconds: at most this much work is redone when a killed run is resumed. Example: `--commit-every 300`
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    commit_every: u64,
+
     /// No progress bar and only warnings in the log. Example: `--quiet`
     #[arg(long, short)]
     quiet: bool,
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             },
         },
         progress: !args.quiet,
+        commit_interval: std::time::Duration::from_secs(args.commit_every),
     };
     let summary = run_label(config).with_context(|| format!("labelling into {}", out.display()))?;
     let run = &summary.run;

@@ -25,8 +25,9 @@ pub use schema::Row;
 pub const ERRORS_FILE: &str = "errors.jsonl";
 /// A part file is committed at the next input boundary once it holds this many rows ...
 pub const PART_TARGET_ROWS: u64 = 1_000_000;
-/// ... or has been open this long, so that a killed run loses little work.
-pub const PART_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
+/// ... or has been open this long (the default of `--commit-every`), so that a killed run loses
+/// little work.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// One line of `errors.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,7 @@ pub struct Dataset {
     parts: parquet::PartWriter,
     /// Inputs whose rows are in the open part file, recorded once it is committed.
     pending: Vec<InputRecord>,
+    commit_interval: Duration,
     pub run: RunRecord,
     _lock: lock::OutputLock,
 }
@@ -113,9 +115,15 @@ impl Dataset {
             manifest,
             errors,
             pending: Vec::new(),
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
             run,
             _lock: lock,
         })
+    }
+
+    /// Commits a part file at the first input boundary after it has been open this long.
+    pub fn set_commit_interval(&mut self, interval: Duration) {
+        self.commit_interval = interval;
     }
 
     /// Content hashes of inputs already labelled in this dataset.
@@ -177,7 +185,7 @@ impl Dataset {
         }
         self.pending.push(record);
         if let Some((rows, age)) = self.parts.open_part() {
-            if rows >= PART_TARGET_ROWS || age >= PART_COMMIT_INTERVAL {
+            if rows >= PART_TARGET_ROWS || age >= self.commit_interval {
                 self.commit()?;
             }
         }

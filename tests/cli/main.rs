@@ -6,5 +6,6 @@ mod determinism;
 mod label;
 mod model;
 mod real_encoder;
+mod resume;
 mod train_eval;
 mod util;
