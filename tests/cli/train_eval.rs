@@ -65,45 +65,37 @@ fn training_is_reproducible_with_the_same_seed() {
     assert!(card.contains("Dev") && card.contains(tiny_encoder().to_str().unwrap()));
 }
 
-#[test]
-fn unknown_codes_and_codes_without_examples_are_clear_errors() {
-    let wd = Workdir::new();
+/// `discotag train` on `data` with the default codebook and the tiny encoder.
+fn train_on(wd: &Workdir, data: &std::path::Path) -> assert_cmd::assert::Assert {
     let codebook = repo().join("data/codebooks/joint_commissioning.toml");
-    let bad = wd.create("bad.jsonl", "{\"id\":1,\"text\":\"x\",\"labels\":[]}\n{\"id\":2,\"text\":\"y\",\"labels\":[\"thrift\"]}\n");
     wd.command(&[
         "train",
         "--codebook",
         codebook.to_str().unwrap(),
-        "--data",
-        bad.to_str().unwrap(),
         "--out",
         "m",
+        "--data",
     ])
+    .arg(data)
     .arg("--encoder")
     .arg(tiny_encoder())
     .assert()
-    .code(1)
-    .stderr(
+}
+
+#[test]
+fn unknown_codes_and_codes_without_examples_are_clear_errors() {
+    let wd = Workdir::new();
+    let bad = wd.create("bad.jsonl", "{\"id\":1,\"text\":\"x\",\"labels\":[]}\n{\"id\":2,\"text\":\"y\",\"labels\":[\"thrift\"]}\n");
+    train_on(&wd, &bad).code(1).stderr(
         predicate::str::contains("line 2").and(predicate::str::contains("unknown code \"thrift\"")),
     );
     let lines: String = (0..20)
         .map(|i| format!("{{\"id\":{i},\"text\":\"t{i}\",\"labels\":[\"prevention\"]}}\n"))
         .collect();
     let one_code = wd.create("one.jsonl", lines);
-    wd.command(&[
-        "train",
-        "--codebook",
-        codebook.to_str().unwrap(),
-        "--data",
-        one_code.to_str().unwrap(),
-        "--out",
-        "m",
-    ])
-    .arg("--encoder")
-    .arg(tiny_encoder())
-    .assert()
-    .code(1)
-    .stderr(predicate::str::contains(
-        "\"empowerment\" has no positive example",
-    ));
+    train_on(&wd, &one_code)
+        .code(1)
+        .stderr(predicate::str::contains(
+            "\"empowerment\" has no positive example",
+        ));
 }
