@@ -10,6 +10,9 @@ use discotag::model::{Classifier, LoadOptions};
 
 use super::exit;
 
+/// Utterances per encoder batch.
+const EVAL_BATCH_SIZE: usize = 32;
+
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "Example:\n  discotag eval --data data/labelled/test.jsonl --json")]
 pub struct Args {
@@ -53,33 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let codebook = &classifier.model.codebook;
     let data = labelled::read(&args.data, codebook)?;
     let texts: Vec<&str> = data.iter().map(|l| l.text.as_str()).collect();
-    let mut predicted = Vec::with_capacity(data.len());
-    let mut ids = Vec::with_capacity(texts.len());
-    for text in &texts {
-        ids.push(
-            classifier
-                .tokenizer()
-                .encode(text)
-                .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?
-                .ids,
-        );
-    }
-    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-    let mut scores = vec![Vec::new(); ids.len()];
-    for batch in discotag::batch::plan(&lengths, 32) {
-        let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-        for (&i, s) in batch.iter().zip(classifier.scores(&seqs)?) {
-            scores[i] = s;
-        }
-    }
-    for s in &scores {
-        predicted.push(
-            s.iter()
-                .zip(&classifier.model.thresholds)
-                .map(|(s, t)| s >= t)
-                .collect::<Vec<bool>>(),
-        );
-    }
+    let predicted: Vec<Vec<bool>> = classifier
+        .score_texts(&texts, EVAL_BATCH_SIZE)?
+        .iter()
+        .map(|s| classifier.decide(s))
+        .collect();
     let truth: Vec<Vec<bool>> = data.iter().map(|l| l.labels.clone()).collect();
     let report = classification::report(&codebook.code_names(), &truth, &predicted);
     let mut stdout = std::io::stdout().lock();

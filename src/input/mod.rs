@@ -259,30 +259,32 @@ fn group_by_doc(units: Vec<(String, Unit)>) -> Vec<Document> {
     documents
 }
 
+/// Whether `name` looks like a speaker label: 1 to 4 words within 40 characters, starting with
+/// a letter, every word capitalised or a number, no sentence punctuation. "Dr. Jones", "P07 (GP)"
+/// and "INTERVIEWER" pass; "the point is" and "Yes, well" do not.
+fn is_plausible_speaker(name: &str) -> bool {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    !words.is_empty()
+        && words.len() <= 4
+        && name.chars().count() <= 40
+        && name.chars().next().is_some_and(char::is_alphabetic)
+        && !name.contains(['?', '!', ',', ';', '"'])
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(|c| !c.is_lowercase()))
+}
+
 /// Splits a leading `Name:` speaker label off a record's text (used by CSV-less formats such as
 /// subtitles). Returns the speaker and the byte offset where the spoken text starts.
 fn split_speaker_prefix(text: &str) -> Option<(String, usize)> {
     let colon = text.find(':')?;
-    let name = &text[..colon];
-    let trimmed = name.trim();
+    let name = text[..colon].trim();
     let rest = &text[colon + 1..];
-    let plausible = !trimmed.is_empty()
-        && trimmed.chars().count() <= 40
-        && trimmed.split_whitespace().count() <= 4
-        && trimmed
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '[' || c == '(')
-        && !trimmed.contains(['.', '?', '!', ',', ';', '"'])
-        && (rest.is_empty() || rest.starts_with(char::is_whitespace))
-        && trimmed
-            .split_whitespace()
-            .all(|w| w.chars().next().is_some_and(|c| !c.is_lowercase()));
-    if !plausible {
+    if !is_plausible_speaker(name) || !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
         return None;
     }
     let skip = rest.len() - rest.trim_start().len();
-    Some((trimmed.to_string(), colon + 1 + skip))
+    Some((name.to_string(), colon + 1 + skip))
 }
 
 /// The default document id for an input: its file stem.
@@ -344,6 +346,13 @@ mod tests {
             Some(("Time".into(), 6))
         );
         assert_eq!(split_speaker_prefix("No colon here"), None);
+        assert_eq!(
+            split_speaker_prefix("Dr. Jones: yes"),
+            Some(("Dr. Jones".into(), 11))
+        );
+        assert_eq!(split_speaker_prefix("Yes, well: no"), None);
+        assert!(is_plausible_speaker("P07 (GP)") && is_plausible_speaker("INTERVIEWER"));
+        assert!(!is_plausible_speaker("10") && !is_plausible_speaker("one two three four five"));
         assert_eq!(split_speaker_prefix("See http://x"), None);
     }
 }

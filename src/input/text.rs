@@ -75,14 +75,7 @@ fn find_label(line: &str) -> Option<Label> {
         .captures(line)
         .or_else(|| NAME_AND_TIME.captures(line))?;
     let name = caps.name("name")?.as_str().trim();
-    let words: Vec<&str> = name.split_whitespace().collect();
-    let plausible = !words.is_empty()
-        && words.len() <= 4
-        && !name.contains(['?', '!', ',', ';', '"'])
-        && words
-            .iter()
-            .all(|w| w.chars().next().is_some_and(|c| !c.is_lowercase()));
-    if !plausible {
+    if !super::is_plausible_speaker(name) {
         return None;
     }
     let ts = caps.name("ts").or(caps.name("ts2"));

@@ -31,4 +31,17 @@ impl Head {
     pub fn forward(&self, embeddings: &Tensor) -> Result<Tensor> {
         self.linear.forward(embeddings)
     }
+
+    /// Per-code scores (sigmoid of the logits), one row per embedding.
+    ///
+    /// # Errors
+    /// On shape mismatches.
+    pub fn probabilities(&self, embeddings: &Tensor) -> Result<Vec<Vec<f32>>> {
+        candle_nn::ops::sigmoid(&self.forward(embeddings)?)?.to_vec2::<f32>()
+    }
+}
+
+/// Which codes a row of scores assigns: score at or above the code's threshold.
+pub fn over_thresholds(scores: &[f32], thresholds: &[f32]) -> Vec<bool> {
+    scores.iter().zip(thresholds).map(|(s, t)| s >= t).collect()
 }

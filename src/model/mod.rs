@@ -117,6 +117,41 @@ pub fn batch_tensors(
 }
 
 impl LoadedEncoder {
+    /// Tokenises and embeds texts in length-sorted batches; rows come back in input order.
+    ///
+    /// # Errors
+    /// On tokenizer or tensor failures.
+    pub fn embed_texts(
+        &self,
+        texts: &[&str],
+        normalize: bool,
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut ids = Vec::with_capacity(texts.len());
+        for text in texts {
+            let tokens = self
+                .tokenizer
+                .encode(text)
+                .map_err(|source| Error::Tokenizer {
+                    path: self.dir.join("tokenizer.json"),
+                    source,
+                })?;
+            ids.push(tokens.ids);
+        }
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+        let mut out = vec![Vec::new(); texts.len()];
+        for batch in crate::batch::plan(&lengths, batch_size) {
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            for (&i, e) in batch
+                .iter()
+                .zip(self.embed(&seqs, normalize)?.to_vec2::<f32>()?)
+            {
+                out[i] = e;
+            }
+        }
+        Ok(out)
+    }
+
     /// Sentence embeddings (batch, hidden): mean-pooled, optionally L2-normalised.
     ///
     /// # Errors
@@ -262,7 +297,7 @@ impl Classifier {
         })
     }
 
-    /// Per-code scores (sigmoid of the logits) for each sequence, in codebook order.
+    /// Per-code scores (sigmoid of the logits) for each token sequence, in codebook order.
     ///
     /// # Errors
     /// On tensor failures.
@@ -271,18 +306,42 @@ impl Classifier {
             return Ok(Vec::new());
         }
         let embeddings = self.encoder.embed(sequences, self.model.head.normalize)?;
-        let probabilities = candle_nn::ops::sigmoid(&self.head.forward(&embeddings)?)?;
-        Ok(probabilities.to_vec2::<f32>()?)
+        Ok(self.head.probabilities(&embeddings)?)
     }
 
-    /// Codes whose score reaches their threshold, in codebook order.
+    /// Per-code scores for whole texts, tokenised here and run in length-sorted batches.
+    ///
+    /// # Errors
+    /// On tokenizer or tensor failures.
+    pub fn score_texts(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let embeddings = self
+            .encoder
+            .embed_texts(texts, self.model.head.normalize, batch_size)?;
+        if embeddings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<f32> = embeddings.iter().flatten().copied().collect();
+        let matrix = Tensor::from_vec(
+            rows,
+            (embeddings.len(), embeddings[0].len()),
+            self.encoder.encoder.device(),
+        )?;
+        Ok(self.head.probabilities(&matrix)?)
+    }
+
+    /// Which codes a row of scores assigns, in codebook order.
+    pub fn decide(&self, scores: &[f32]) -> Vec<bool> {
+        head::over_thresholds(scores, &self.model.thresholds)
+    }
+
+    /// Names of the codes a row of scores assigns, in codebook order.
     pub fn labels(&self, scores: &[f32]) -> Vec<String> {
         self.model
             .codebook
             .codes
             .iter()
-            .zip(scores.iter().zip(&self.model.thresholds))
-            .filter(|(_, (s, t))| s >= t)
+            .zip(self.decide(scores))
+            .filter(|(_, assigned)| *assigned)
             .map(|(c, _)| c.name.clone())
             .collect()
     }

@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::labelled::{self, Labelled};
 use crate::metrics::classification::{self, Report};
 use crate::model::card::ModelCard;
-use crate::model::{self, EncoderRef, Head, HeadConfig, LoadedEncoder};
+use crate::model::head::over_thresholds;
+use crate::model::{self, EncoderRef, Head, HeadConfig};
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -58,39 +59,6 @@ pub struct TrainSummary {
     pub test: Option<Report>,
     pub thresholds: Vec<f32>,
     pub seconds: f64,
-}
-
-/// Embeds texts with the frozen encoder, in length-sorted batches.
-///
-/// # Errors
-/// On tokenizer or tensor failures.
-pub fn embed_all(
-    encoder: &LoadedEncoder,
-    texts: &[&str],
-    normalize: bool,
-    batch_size: usize,
-) -> Result<Vec<Vec<f32>>> {
-    let mut ids = Vec::with_capacity(texts.len());
-    for text in texts {
-        let tokens = encoder
-            .tokenizer
-            .encode(text)
-            .map_err(|source| Error::Tokenizer {
-                path: encoder.dir.join("tokenizer.json"),
-                source,
-            })?;
-        ids.push(tokens.ids);
-    }
-    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-    let mut out = vec![Vec::new(); texts.len()];
-    for batch in crate::batch::plan(&lengths, batch_size) {
-        let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-        let embeddings = encoder.embed(&seqs, normalize)?.to_vec2::<f32>()?;
-        for (&i, e) in batch.iter().zip(embeddings) {
-            out[i] = e;
-        }
-    }
-    Ok(out)
 }
 
 fn matrix(rows: &[&Vec<f32>], device: &Device) -> Result<Tensor> {
@@ -147,14 +115,10 @@ impl SplitMix {
 /// The best head so far: dev macro-F1, epoch, and a copy of every head weight.
 type Checkpoint = (f64, usize, Vec<(String, Tensor)>);
 
-fn predict(head: &Head, embeddings: &Tensor) -> Result<Vec<Vec<f32>>> {
-    Ok(candle_nn::ops::sigmoid(&head.forward(embeddings)?)?.to_vec2::<f32>()?)
-}
-
 fn at_thresholds(scores: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
     scores
         .iter()
-        .map(|s| s.iter().zip(thresholds).map(|(s, t)| s >= t).collect())
+        .map(|s| over_thresholds(s, thresholds))
         .collect()
 }
 
@@ -210,7 +174,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     );
     let embed = |items: &[&Labelled]| {
         let texts: Vec<&str> = items.iter().map(|l| l.text.as_str()).collect();
-        embed_all(&encoder, &texts, normalize, 32)
+        encoder.embed_texts(&texts, normalize, 32)
     };
     let train_emb = embed(&train_items)?;
     let dev_emb = embed(&dev_items)?;
@@ -264,7 +228,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             let loss = weighted_bce(&head.forward(&x)?, &y, &pos_weight)?;
             optimizer.backward_step(&loss)?;
         }
-        let dev_scores = predict(&head, &dev_x)?;
+        let dev_scores = head.probabilities(&dev_x)?;
         let f1 =
             classification::report(&code_names, &dev_truth, &at_thresholds(&dev_scores, &half))
                 .macro_f1;
@@ -297,7 +261,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         }
     }
 
-    let dev_scores = predict(&head, &dev_x)?;
+    let dev_scores = head.probabilities(&dev_x)?;
     let thresholds: Vec<f32> = (0..codes)
         .map(|c| {
             let scores: Vec<f32> = dev_scores.iter().map(|s| s[c]).collect();
@@ -320,7 +284,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             Some(classification::report(
                 &code_names,
                 &truth,
-                &at_thresholds(&predict(&head, &x)?, &thresholds),
+                &at_thresholds(&head.probabilities(&x)?, &thresholds),
             ))
         }
         None => None,
