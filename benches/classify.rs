@@ -4,6 +4,7 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use discotag::model::{Pass, Pooling};
 
 fn bench(c: &mut Criterion) {
     let texts = common::utterances();
@@ -36,7 +37,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 for batch in plan {
                     let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-                    encoder.embed(&seqs, true).unwrap();
+                    encoder
+                        .embed(&seqs, Pooling::Mean, true, Pass::Inference)
+                        .unwrap();
                 }
             })
         });

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod rng;
 pub mod segment;
 pub mod telemetry;
 pub mod tokenize;

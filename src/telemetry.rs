@@ -81,19 +81,31 @@ pub fn new_run_id() -> String {
 /// The progress bar for `label`: bytes of input done, segments per second, ETA. Hidden when
 /// stderr is not a terminal. [`finish_progress`] takes it off the screen.
 pub fn label_progress(total_bytes: u64, show: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+    active_progress(
+        total_bytes,
+        show,
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}",
+    )
+}
+
+/// The progress bar for `train`: optimiser steps done, with the loss and dev F1 in the message.
+pub fn train_progress(total_steps: u64) -> ProgressBar {
+    active_progress(
+        total_steps,
+        true,
+        "{spinner} [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg} ETA {eta}",
+    )
+}
+
+fn active_progress(total: u64, show: bool, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     if !show || !is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     if let Ok(mut active) = ACTIVE_BAR.lock() {
         *active = Some(bar.clone());
     }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}",
-        )
-        .expect("static template is valid"),
-    );
+    bar.set_style(ProgressStyle::with_template(template).expect("static template is valid"));
     bar
 }
 

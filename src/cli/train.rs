@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use discotag::model::EncoderRef;
-use discotag::train::{self, TrainConfig};
+use discotag::model::Pooling;
+use discotag::train::{self, FinetuneSettings, HeadSettings, Mode as TrainMode, TrainConfig};
 
 use super::exit;
 
@@ -12,8 +13,25 @@ use super::exit;
 enum Mode {
     /// Frozen encoder, trained head (fast; the default).
     Head,
-    /// Fine-tune every encoder weight (not available yet).
+    /// Fine-tune every encoder weight together with the head (slow on CPU).
     Finetune,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum HeadChoice {
+    /// Try linear and MLP heads; keep the best on dev.
+    Auto,
+    Linear,
+    Mlp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PoolingChoice {
+    /// Try mean and mean+[CLS]; keep the best on dev.
+    Auto,
+    Mean,
+    Cls,
+    MeanCls,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,9 +59,25 @@ pub struct Args {
     #[arg(long, value_name = "MODEL_DIR")]
     out: PathBuf,
 
-    /// `head` trains a head on the frozen encoder. Example: `--mode head`
+    /// `head` trains a head on the frozen encoder; `finetune` trains every encoder weight too (about 2 s per step of 16 utterances on 2 cores). Example: `--mode finetune`
     #[arg(long, value_enum, default_value_t = Mode::Head)]
     mode: Mode,
+
+    /// Head architecture; `auto` tries each and keeps the best on dev (fine-tuning always uses a linear head). Example: `--head mlp`
+    #[arg(long, value_enum, default_value_t = HeadChoice::Auto)]
+    head: HeadChoice,
+
+    /// How token states become features; `auto` tries mean and mean-cls and keeps the best on dev. Example: `--pooling mean`
+    #[arg(long, value_enum, default_value_t = PoolingChoice::Auto)]
+    pooling: PoolingChoice,
+
+    /// Width of the MLP head's hidden layer. Example: `--hidden 128`
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    hidden: usize,
+
+    /// Dropout in the MLP head and, when fine-tuning, in the encoder. Example: `--dropout 0.2`
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    dropout: f32,
 
     /// A local BERT-family encoder folder (config.json, tokenizer.json, model.safetensors) instead of the default all-MiniLM-L6-v2. Example: `--encoder ~/encoders/bge-small`
     #[arg(long, value_name = "DIR")]
@@ -61,29 +95,41 @@ pub struct Args {
     #[arg(long, default_value_t = 0.2, value_name = "F")]
     dev_fraction: f64,
 
-    /// Seed for the dev split and shuffling; same data and seed give the same model. Example: `--seed 7`
+    /// Seed for the dev split, initialisation, shuffling and dropout; same data and seed give the same weights. Example: `--seed 7`
     #[arg(long, default_value_t = 13)]
     seed: u64,
 
-    /// Maximum epochs. Example: `--epochs 300`
-    #[arg(long, default_value_t = 400)]
-    epochs: usize,
+    /// Maximum epochs; default 400 for heads, 4 for fine-tuning. Example: `--epochs 3`
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
 
-    /// Stop after this many epochs without a better dev macro-F1. Example: `--patience 40`
-    #[arg(long, default_value_t = 60)]
-    patience: usize,
+    /// Stop after this many epochs without a better dev macro-F1; default 60 for heads, 2 for fine-tuning. Example: `--patience 40`
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
 
-    /// AdamW learning rate. Example: `--learning-rate 0.01`
-    #[arg(long, default_value_t = 0.01)]
-    learning_rate: f64,
+    /// AdamW (peak) learning rate; default 0.01 for a linear head, 0.001 for an MLP head, 3e-5 for fine-tuning. Example: `--learning-rate 0.00005`
+    #[arg(long, value_name = "LR")]
+    learning_rate: Option<f64>,
 
-    /// AdamW weight decay. Example: `--weight-decay 0.0001`
-    #[arg(long, default_value_t = 1e-4)]
-    weight_decay: f64,
+    /// AdamW weight decay; default 0.0001 for heads, 0.01 for fine-tuning. Example: `--weight-decay 0.0001`
+    #[arg(long, value_name = "W")]
+    weight_decay: Option<f64>,
 
-    /// Training examples per step. Example: `--batch-size 32`
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    /// Training examples per step; default 32 for heads, 16 for fine-tuning. Example: `--batch-size 32`
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+
+    /// Fine-tuning: share of steps for linear learning-rate warm-up. Example: `--warmup 0.1`
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    warmup: f64,
+
+    /// Fine-tuning: clip the global gradient norm to this. Example: `--max-grad-norm 1.0`
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    max_grad_norm: f64,
+
+    /// Fine-tuning: continue an interrupted run from the checkpoint in --out (same data and settings). Example: `--resume`
+    #[arg(long)]
+    resume: bool,
 
     /// What the training data is and how it was made, quoted in the model card. Example: `--data-description "400 passages coded by two researchers"`
     #[arg(long, value_name = "TEXT")]
@@ -97,9 +143,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     super::set_threads(args.threads);
     discotag::telemetry::init(false);
-    if args.mode == Mode::Finetune {
+    let (mode, head_mode) = match args.mode {
+        Mode::Head => (TrainMode::Head, true),
+        Mode::Finetune => (TrainMode::Finetune, false),
+    };
+    if args.mode == Mode::Finetune && args.head == HeadChoice::Mlp {
         return Err(discotag::Error::Usage(
-            "--mode finetune is not available in this version; use --mode head".into(),
+            "--mode finetune trains a linear head over the fine-tuned encoder; drop --head mlp"
+                .into(),
         )
         .into());
     }
@@ -118,11 +169,40 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         max_tokens: args.max_tokens,
         dev_fraction: args.dev_fraction,
         seed: args.seed,
-        epochs: args.epochs,
-        patience: args.patience,
-        learning_rate: args.learning_rate,
-        weight_decay: args.weight_decay,
-        batch_size: args.batch_size,
+        mode,
+        head: HeadSettings {
+            poolings: match args.pooling {
+                PoolingChoice::Auto => vec![Pooling::Mean, Pooling::MeanCls],
+                PoolingChoice::Mean => vec![Pooling::Mean],
+                PoolingChoice::Cls => vec![Pooling::Cls],
+                PoolingChoice::MeanCls => vec![Pooling::MeanCls],
+            },
+            hiddens: match args.head {
+                HeadChoice::Auto => vec![None, Some(args.hidden)],
+                HeadChoice::Linear => vec![None],
+                HeadChoice::Mlp => vec![Some(args.hidden)],
+            },
+            epochs: head_mode.then_some(args.epochs).flatten().unwrap_or(400),
+            patience: head_mode.then_some(args.patience).flatten().unwrap_or(60),
+            learning_rate: head_mode.then_some(args.learning_rate).flatten(),
+            weight_decay: head_mode
+                .then_some(args.weight_decay)
+                .flatten()
+                .unwrap_or(1e-4),
+            batch_size: head_mode.then_some(args.batch_size).flatten().unwrap_or(32),
+            dropout: args.dropout,
+        },
+        finetune: FinetuneSettings {
+            epochs: args.epochs.unwrap_or(4),
+            patience: args.patience.unwrap_or(2),
+            learning_rate: args.learning_rate.unwrap_or(3e-5),
+            weight_decay: args.weight_decay.unwrap_or(0.01),
+            batch_size: args.batch_size.unwrap_or(16),
+            warmup_fraction: args.warmup,
+            max_grad_norm: args.max_grad_norm,
+            dropout: args.dropout,
+        },
+        resume: args.resume,
         data_description: args.data_description,
         command: std::iter::once("discotag".to_string())
             .chain(std::env::args().skip(1))
@@ -133,7 +213,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let summary =
         train::run(&config).with_context(|| format!("training into {}", config.out.display()))?;
     eprintln!(
-        "discotag: trained on {} utterances (dev {}), best epoch {}, dev macro-F1 {:.3}{} in {:.1}s -> {}",
+        "discotag: trained a {} on {} utterances (dev {}), best epoch {}, dev macro-F1 {:.3}{} in {:.1}s -> {}",
+        summary.architecture,
         summary.train_size,
         summary.dev_size,
         summary.best_epoch,

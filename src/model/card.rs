@@ -6,7 +6,7 @@ use crate::codebook::Codebook;
 use crate::metrics::classification::Report;
 use crate::model::EncoderRef;
 use crate::model::weights::EncoderSource;
-use crate::train::{TrainConfig, TrainSummary};
+use crate::train::{Mode, TrainConfig, TrainSummary};
 
 /// Everything the card says.
 pub struct ModelCard {
@@ -53,15 +53,25 @@ impl ModelCard {
         let mut t = String::new();
         t.push_str(&format!("# Model card: {}\n\n", codebook.identity()));
         t.push_str(&format!(
-            "Trained {} by `discotag {}` (`discotag train --mode head`).\n\n",
+            "Trained {} by `discotag {}` (`discotag train --mode {}`).\n\n",
             crate::telemetry::now_rfc3339(),
-            env!("CARGO_PKG_VERSION")
+            env!("CARGO_PKG_VERSION"),
+            summary.mode.name()
         ));
         t.push_str("## What it is\n\n");
+        let how = match summary.mode {
+            Mode::Head => {
+                "A frozen sentence encoder turns each segment into pooled, L2-normalised features"
+            }
+            Mode::Finetune => {
+                "A sentence encoder, fine-tuned on the training data (the change to its weights is in `encoder_delta.safetensors`, applied to the referenced encoder at load time), turns each segment into pooled, L2-normalised features"
+            }
+        };
         t.push_str(&format!(
-            "A multi-label classifier for the codebook **{}** (codes: {}). A frozen sentence encoder turns each segment into a mean-pooled, L2-normalised embedding; a linear head gives one logit per code; a code is assigned when its sigmoid score reaches the code's threshold.\n\n",
+            "A multi-label classifier for the codebook **{}** (codes: {}). {how}; a {} gives one logit per code; a code is assigned when its sigmoid score reaches the code's threshold.\n\n",
             codebook.identity(),
-            codes.join(", ")
+            codes.join(", "),
+            summary.architecture,
         ));
         t.push_str(&format!(
             "Encoder: **{}** ({}), referenced by sha256, never copied:\n\n",
@@ -96,9 +106,34 @@ impl ModelCard {
             "Reproduce with:\n\n```sh\n{}\n```\n\n",
             config.command
         ));
+        let h = &config.head;
         t.push_str(&format!(
-            "max tokens {}, AdamW learning rate {}, weight decay {}, batch size {}, up to {} epochs with patience {} (best epoch {}), seed {}, class-weighted binary cross-entropy (positive weight = negatives/positives, clamped to 1..10), thresholds chosen per code on dev.\n\n",
-            config.max_tokens, config.learning_rate, config.weight_decay, config.batch_size, config.epochs, config.patience, summary.best_epoch, config.seed
+            "Common: max tokens {}, seed {}, class-weighted binary cross-entropy (positive weight = negatives/positives, clamped to 1..10), early stopping on dev macro-F1 at threshold 0.5, then one threshold per code chosen on dev.\n\n",
+            config.max_tokens, config.seed
+        ));
+        t.push_str(&format!(
+            "Heads on frozen features: AdamW (learning rate {}, weight decay {}), batch size {}, up to {} epochs with patience {}, MLP dropout {}. Candidates, each judged by dev macro-F1 at its calibrated thresholds; the best is kept{}:\n\n| head | best epoch | dev macro-F1 |\n|---|---|---|\n",
+            h.learning_rate.map_or("0.01 linear / 0.001 MLP".into(), |lr| lr.to_string()),
+            h.weight_decay, h.batch_size, h.epochs, h.patience, h.dropout,
+            if summary.mode == Mode::Finetune { " as the starting head for fine-tuning" } else { "" }
+        ));
+        for c in &summary.candidates {
+            t.push_str(&format!(
+                "| {} | {} | {:.3} |\n",
+                c.description, c.best_epoch, c.dev_macro_f1
+            ));
+        }
+        t.push('\n');
+        if let Some((steps, per_step)) = summary.steps {
+            let f = &config.finetune;
+            t.push_str(&format!(
+                "Fine-tuning: every encoder weight and the head, AdamW (peak learning rate {}, weight decay {} except biases, layer norms and embeddings), linear warm-up over {:.0}% of steps then linear decay, gradient norm clipped to {}, dropout {}, batch size {} (batches of similar length), up to {} epochs with patience {}; best epoch {}; {steps} steps at {per_step:.2} s per step.\n\n",
+                f.learning_rate, f.weight_decay, f.warmup_fraction * 100.0, f.max_grad_norm, f.dropout, f.batch_size, f.epochs, f.patience, summary.best_epoch
+            ));
+        }
+        t.push_str(&format!(
+            "Training took {:.0} s on this machine.\n\n",
+            summary.seconds
         ));
         t.push_str("Thresholds: ");
         t.push_str(

@@ -3,11 +3,51 @@
 //! tensor names (`encoder.layer.{i}.attention.self.query.weight`, ...), with or without a
 //! `bert.` prefix. Padding is masked out of attention.
 //!
+//! Two kinds of forward pass ([`Pass`]): inference uses candle's fused layer norm and softmax,
+//! which have no backward pass; training uses the same maths built from ordinary tensor ops,
+//! so every weight receives a gradient, and applies dropout where BERT does.
+//!
 //! Paper: Devlin et al. 2019, <https://arxiv.org/abs/1810.04805>.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
+
+use super::dropout::Dropout;
+
+/// How a forward pass runs.
+#[derive(Clone, Copy)]
+pub enum Pass<'a> {
+    /// Fused kernels, no dropout, no gradients.
+    Inference,
+    /// Differentiable ops and dropout: for fine-tuning.
+    Training(&'a Dropout),
+}
+
+impl Pass<'_> {
+    fn norm(&self, ln: &LayerNorm, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match (self, ln.bias()) {
+            (Pass::Training(_), Some(bias)) => {
+                candle_nn::ops::layer_norm_slow(xs, ln.weight(), bias, ln.eps() as f32)
+            }
+            _ => ln.forward(xs),
+        }
+    }
+
+    fn softmax(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Pass::Inference => candle_nn::ops::softmax_last_dim(xs),
+            Pass::Training(_) => candle_nn::ops::softmax(xs, D::Minus1),
+        }
+    }
+
+    pub(crate) fn dropout(&self, xs: Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Pass::Inference => Ok(xs),
+            Pass::Training(dropout) => dropout.apply(&xs),
+        }
+    }
+}
 
 /// The dtype the encoder runs in.
 pub const DTYPE: DType = DType::F32;
@@ -100,14 +140,14 @@ impl Embeddings {
         })
     }
 
-    fn forward(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, input_ids: &Tensor, pass: Pass) -> candle_core::Result<Tensor> {
         let (_, len) = input_ids.dims2()?;
         let positions = Tensor::arange(0u32, len as u32, input_ids.device())?;
         let words = self.word.forward(input_ids)?;
         let token_types = self.token_type.forward(&input_ids.zeros_like()?)?;
         let positions = self.position.forward(&positions)?;
         let sum = words.add(&token_types)?.broadcast_add(&positions)?;
-        self.layer_norm.forward(&sum)
+        pass.dropout(pass.norm(&self.layer_norm, &sum)?)
     }
 }
 
@@ -160,7 +200,7 @@ impl Layer {
     }
 
     /// `mask` is additive, shape (batch, 1, 1, len): 0 for tokens, a large negative for padding.
-    fn forward(&self, xs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, xs: &Tensor, mask: &Tensor, pass: Pass) -> candle_core::Result<Tensor> {
         let _enter = self.span.enter();
         let (b, t, h) = xs.dims3()?;
         let split_heads = |x: Tensor| -> candle_core::Result<Tensor> {
@@ -173,19 +213,22 @@ impl Layer {
         let v = split_heads(self.value.forward(xs)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = pass.dropout(pass.softmax(&scores)?)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        let attended = self
-            .attention_norm
-            .forward(&(self.attention_out.forward(&context)? + xs)?)?;
+        let attended = pass.norm(
+            &self.attention_norm,
+            &(pass.dropout(self.attention_out.forward(&context)?)? + xs)?,
+        )?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = match self.act {
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
         };
-        self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)
+        pass.norm(
+            &self.output_norm,
+            &(pass.dropout(self.output.forward(&inner)?)? + attended)?,
+        )
     }
 }
 
@@ -230,13 +273,14 @@ impl Encoder {
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        pass: Pass,
     ) -> candle_core::Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         // 0 where attended, -1e9 where padding: exp() of it is exactly 0 in f32.
         let additive = ((attention_mask.to_dtype(DTYPE)? - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
-        let mut xs = self.embeddings.forward(input_ids)?;
+        let mut xs = self.embeddings.forward(input_ids, pass)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &additive)?;
+            xs = layer.forward(&xs, &additive, pass)?;
         }
         Ok(xs)
     }
@@ -247,5 +291,100 @@ impl Encoder {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix;
+    use candle_nn::VarMap;
+
+    fn tiny() -> (Encoder, VarMap) {
+        let config = Config {
+            vocab_size: 40,
+            hidden_size: 16,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            intermediate_size: 32,
+            hidden_act: HiddenAct::Gelu,
+            max_position_embeddings: 16,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            model_type: None,
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DTYPE, &Device::Cpu);
+        (Encoder::load(vb, &config).unwrap(), varmap)
+    }
+
+    /// Which variables get no gradient (or an all-zero one) from a loss on the pooled output.
+    fn vars_without_gradient(pass: Pass) -> Vec<String> {
+        let (encoder, varmap) = tiny();
+        let ids = Tensor::new(&[[2u32, 7, 9, 3, 0], [2, 11, 3, 0, 0]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(
+            &[[1f32, 1., 1., 1., 0.], [1., 1., 1., 0., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let hidden = encoder.forward(&ids, &mask, pass).unwrap();
+        let pooled = crate::model::pooling::mean(&hidden, &mask).unwrap();
+        let weights = Tensor::arange(0f32, 16., &Device::Cpu)
+            .unwrap()
+            .sin()
+            .unwrap();
+        let loss = pooled.broadcast_mul(&weights).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let mut missing: Vec<String> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, var)| {
+                grads.get(var.as_tensor()).is_none_or(|g| {
+                    g.abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                        == 0.0
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        missing.sort();
+        missing
+    }
+
+    #[test]
+    fn training_pass_gives_every_weight_a_gradient() {
+        let dropout = Dropout::new(0.1, SplitMix::new(5));
+        assert_eq!(
+            vars_without_gradient(Pass::Training(&dropout)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn inference_pass_uses_fused_ops_that_stop_gradients() {
+        // The reason fine-tuning needs the training pass: the fused layer norm has no backward
+        // pass, so nothing below the last layer norm would learn, and nothing would fail.
+        let missing = vars_without_gradient(Pass::Inference);
+        assert!(missing.iter().any(|n| n.contains("query")), "{missing:?}");
+    }
+
+    #[test]
+    fn training_pass_without_dropout_matches_inference() {
+        let (encoder, _) = tiny();
+        let ids = Tensor::new(&[[2u32, 7, 9, 3]], &Device::Cpu).unwrap();
+        let mask = Tensor::ones((1, 4), DTYPE, &Device::Cpu).unwrap();
+        let no_dropout = Dropout::new(0.0, SplitMix::new(1));
+        let a = encoder.forward(&ids, &mask, Pass::Inference).unwrap();
+        let b = encoder
+            .forward(&ids, &mask, Pass::Training(&no_dropout))
+            .unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
     }
 }

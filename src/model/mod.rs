@@ -7,23 +7,26 @@
 //! `MODEL_CARD.md`.
 
 pub mod card;
+pub mod dropout;
 pub mod encoder;
 pub mod head;
 pub mod pooling;
 pub mod weights;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
+use crate::metrics::classification;
 use crate::tokenize::TextTokenizer;
-pub use encoder::{Config, Encoder};
+pub use encoder::{Config, Encoder, Pass};
 pub use head::Head;
+pub use pooling::Pooling;
 pub use weights::EncoderRef;
 
 pub const CODEBOOK_FILE: &str = "codebook.toml";
@@ -32,15 +35,24 @@ pub const HEAD_WEIGHTS_FILE: &str = "head.safetensors";
 pub const HEAD_CONFIG_FILE: &str = "head.json";
 pub const THRESHOLDS_FILE: &str = "thresholds.json";
 pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
+/// Fine-tuned models only: the change to every encoder weight, applied to the referenced
+/// encoder at load time, so the model directory never holds a copy of third-party weights.
+pub const ENCODER_DELTA_FILE: &str = "encoder_delta.safetensors";
+/// The word-embedding table, stored in the delta file as changed rows only.
+const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
 
 /// How the head reads the encoder output (`head.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadConfig {
-    /// Always `mean` for now: mean over real tokens.
-    pub pooling: String,
-    /// Whether pooled embeddings are L2-normalised before the head.
+    /// How hidden states are pooled into features.
+    pub pooling: Pooling,
+    /// Whether pooled features are L2-normalised before the head.
     pub normalize: bool,
+    /// Features per segment (the encoder's width, doubled for `mean-cls`).
     pub input_dim: usize,
+    /// Width of the MLP's hidden layer; absent for a linear head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
     /// The token limit the head was trained with.
     pub max_tokens: usize,
 }
@@ -57,6 +69,150 @@ pub struct LoadedEncoder {
 /// # Errors
 /// When a file is missing or malformed, or `max_tokens` exceeds the encoder's positions.
 pub fn load_encoder(dir: &Path, max_tokens: usize) -> Result<LoadedEncoder> {
+    load_encoder_with_delta(dir, None, max_tokens)
+}
+
+/// Loads an encoder folder and, when `delta` is given, adds a fine-tuning delta file written by
+/// [`save_encoder_delta`] to its weights.
+///
+/// # Errors
+/// As [`load_encoder`], and when the delta does not fit the encoder.
+pub fn load_encoder_with_delta(
+    dir: &Path,
+    delta: Option<&Path>,
+    max_tokens: usize,
+) -> Result<LoadedEncoder> {
+    let config = read_encoder_config(dir, max_tokens)?;
+    let weights = dir.join("model.safetensors");
+    let vb = match delta {
+        // SAFETY: the file is memory-mapped read-only; it was verified against its sha256 and
+        // is not modified while discotag runs.
+        None => unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&weights], encoder::DTYPE, &Device::Cpu)?
+        },
+        Some(delta) => {
+            VarBuilder::from_tensors(apply_delta(&weights, delta)?, encoder::DTYPE, &Device::Cpu)
+        }
+    };
+    let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
+        path: weights.clone(),
+        reason: format!("not a BERT checkpoint matching config.json: {e}"),
+    })?;
+    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_tokens)?;
+    Ok(LoadedEncoder {
+        encoder,
+        tokenizer,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Loads an encoder folder with every weight a trainable variable in the returned `VarMap`
+/// (names without any `bert.` prefix), for fine-tuning.
+///
+/// # Errors
+/// As [`load_encoder`], and when the checkpoint lacks a tensor the encoder needs.
+pub fn load_encoder_trainable(dir: &Path, max_tokens: usize) -> Result<(LoadedEncoder, VarMap)> {
+    let config = read_encoder_config(dir, max_tokens)?;
+    let weights = dir.join("model.safetensors");
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, encoder::DTYPE, &Device::Cpu);
+    let encoder = Encoder::load(vb, &config)?;
+    let stored = read_weights(&weights)?;
+    for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+        let tensor = stored.get(name).ok_or_else(|| Error::Model {
+            path: weights.clone(),
+            reason: format!("tensor {name:?} is missing"),
+        })?;
+        var.set(&tensor.to_dtype(encoder::DTYPE)?)
+            .map_err(|e| Error::Model {
+                path: weights.clone(),
+                reason: format!("tensor {name:?}: {e}"),
+            })?;
+    }
+    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_tokens)?;
+    Ok((
+        LoadedEncoder {
+            encoder,
+            tokenizer,
+            dir: dir.to_path_buf(),
+        },
+        varmap,
+    ))
+}
+
+/// The encoder's tensors under their names without a `bert.` prefix.
+fn read_weights(weights: &Path) -> Result<HashMap<String, Tensor>> {
+    Ok(candle_core::safetensors::load(weights, &Device::Cpu)?
+        .into_iter()
+        .map(|(name, t)| (name.strip_prefix("bert.").unwrap_or(&name).to_string(), t))
+        .collect())
+}
+
+fn apply_delta(weights: &Path, delta_path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bad = |reason: String| Error::Model {
+        path: delta_path.to_path_buf(),
+        reason,
+    };
+    let mut tensors = read_weights(weights)?;
+    let delta = candle_core::safetensors::load(delta_path, &Device::Cpu)?;
+    for (name, change) in &delta {
+        if let Some(table) = name.strip_suffix(".rows") {
+            let values = delta
+                .get(&format!("{table}.values"))
+                .ok_or_else(|| bad(format!("{name} without {table}.values")))?;
+            let base = tensors
+                .get(table)
+                .ok_or_else(|| bad(format!("the encoder has no tensor {table:?}")))?;
+            let updated = base.index_add(change, &values.to_dtype(base.dtype())?, 0)?;
+            tensors.insert(table.to_string(), updated);
+        } else if !name.ends_with(".values") {
+            let base = tensors
+                .get(name)
+                .ok_or_else(|| bad(format!("the encoder has no tensor {name:?}")))?;
+            let updated =
+                (base + change.to_dtype(base.dtype())?).map_err(|e| bad(format!("{name}: {e}")))?;
+            tensors.insert(name.clone(), updated);
+        }
+    }
+    Ok(tensors)
+}
+
+/// Writes the difference between fine-tuned variables and the encoder's own weights, in f16:
+/// each tensor whole, except the word-embedding table, of which only changed rows are kept.
+///
+/// # Errors
+/// On tensor or write failures.
+pub fn save_encoder_delta(encoder_dir: &Path, tuned: &VarMap, path: &Path) -> Result<()> {
+    let base = read_weights(&encoder_dir.join("model.safetensors"))?;
+    let mut out: HashMap<String, Tensor> = HashMap::new();
+    for (name, var) in tuned.data().lock().expect("varmap lock").iter() {
+        let original = base.get(name).ok_or_else(|| Error::Model {
+            path: encoder_dir.to_path_buf(),
+            reason: format!("the encoder has no tensor {name:?}"),
+        })?;
+        let change = (var.as_tensor() - original.to_dtype(encoder::DTYPE)?)?;
+        if name == WORD_EMBEDDINGS {
+            let moved = change.abs()?.max(1)?.to_vec1::<f32>()?;
+            let rows: Vec<u32> = (0..moved.len() as u32)
+                .filter(|&r| moved[r as usize] > 0.0)
+                .collect();
+            let index = Tensor::from_vec(rows.clone(), rows.len(), &Device::Cpu)?;
+            out.insert(format!("{name}.rows"), index.clone());
+            out.insert(
+                format!("{name}.values"),
+                change
+                    .index_select(&index, 0)?
+                    .to_dtype(candle_core::DType::F16)?,
+            );
+        } else {
+            out.insert(name.clone(), change.to_dtype(candle_core::DType::F16)?);
+        }
+    }
+    candle_core::safetensors::save(&out, path)?;
+    Ok(())
+}
+
+fn read_encoder_config(dir: &Path, max_tokens: usize) -> Result<Config> {
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| Error::io(format!("reading {}", config_path.display()), e))?;
@@ -74,21 +230,7 @@ pub fn load_encoder(dir: &Path, max_tokens: usize) -> Result<LoadedEncoder> {
             config.max_position_embeddings
         )));
     }
-    let weights = dir.join("model.safetensors");
-    // SAFETY: the file is memory-mapped read-only; it was verified against its sha256 and is
-    // not modified while discotag runs.
-    let vb =
-        unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], encoder::DTYPE, &Device::Cpu)? };
-    let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
-        path: weights.clone(),
-        reason: format!("not a BERT checkpoint matching config.json: {e}"),
-    })?;
-    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_tokens)?;
-    Ok(LoadedEncoder {
-        encoder,
-        tokenizer,
-        dir: dir.to_path_buf(),
-    })
+    Ok(config)
 }
 
 /// Builds padded `input_ids` and `attention_mask` tensors for a batch of token sequences.
@@ -124,47 +266,58 @@ impl LoadedEncoder {
     pub fn embed_texts(
         &self,
         texts: &[&str],
+        pooling: Pooling,
         normalize: bool,
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
-        let mut ids = Vec::with_capacity(texts.len());
-        for text in texts {
-            let tokens = self
-                .tokenizer
-                .encode(text)
-                .map_err(|source| Error::Tokenizer {
-                    path: self.dir.join("tokenizer.json"),
-                    source,
-                })?;
-            ids.push(tokens.ids);
-        }
+        let ids = self.token_ids(texts)?;
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let mut out = vec![Vec::new(); texts.len()];
         for batch in crate::batch::plan(&lengths, batch_size) {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            for (&i, e) in batch
-                .iter()
-                .zip(self.embed(&seqs, normalize)?.to_vec2::<f32>()?)
-            {
+            for (&i, e) in batch.iter().zip(
+                self.embed(&seqs, pooling, normalize, Pass::Inference)?
+                    .to_vec2::<f32>()?,
+            ) {
                 out[i] = e;
             }
         }
         Ok(out)
     }
 
-    /// Sentence embeddings (batch, hidden): mean-pooled, optionally L2-normalised.
+    /// Token ids of each text, truncated to the token limit.
+    ///
+    /// # Errors
+    /// On tokenizer failures.
+    pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        texts
+            .iter()
+            .map(|text| {
+                self.tokenizer
+                    .encode(text)
+                    .map(|t| t.ids)
+                    .map_err(|source| Error::Tokenizer {
+                        path: self.dir.join("tokenizer.json"),
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    /// Sentence features (batch, features), pooled and optionally L2-normalised.
     ///
     /// # Errors
     /// On tensor failures.
-    pub fn embed(&self, sequences: &[&[u32]], normalize: bool) -> candle_core::Result<Tensor> {
+    pub fn embed(
+        &self,
+        sequences: &[&[u32]],
+        pooling: Pooling,
+        normalize: bool,
+        pass: Pass,
+    ) -> candle_core::Result<Tensor> {
         let (ids, mask) = batch_tensors(sequences, self.tokenizer.pad_id(), self.encoder.device())?;
-        let hidden = self.encoder.forward(&ids, &mask)?;
-        let pooled = pooling::mean(&hidden, &mask)?;
-        if normalize {
-            pooling::l2_normalize(&pooled)
-        } else {
-            Ok(pooled)
-        }
+        let hidden = self.encoder.forward(&ids, &mask, pass)?;
+        pooling::pool(&hidden, &mask, pooling, normalize)
     }
 }
 
@@ -177,7 +330,10 @@ pub struct ModelDir {
     pub head: HeadConfig,
     /// Thresholds in codebook order.
     pub thresholds: Vec<f32>,
-    /// `codebook-name@version+sha256(head)[..12]`.
+    /// Whether the encoder was fine-tuned ([`ENCODER_DELTA_FILE`] is present).
+    pub fine_tuned: bool,
+    /// `codebook-name@version+sha256(head)[..12]`; for fine-tuned models the hash covers the
+    /// encoder delta too.
     pub model_id: String,
 }
 
@@ -212,14 +368,22 @@ impl ModelDir {
                 })
             })
             .collect::<Result<Vec<f32>>>()?;
-        let head_hash = weights::hash_file(&path.join(HEAD_WEIGHTS_FILE))?;
-        let model_id = format!("{}+{}", codebook.identity(), &head_hash[..12]);
+        let mut trained_hash = weights::hash_file(&path.join(HEAD_WEIGHTS_FILE))?;
+        let delta = path.join(ENCODER_DELTA_FILE);
+        let fine_tuned = delta.is_file();
+        if fine_tuned {
+            use sha2::{Digest, Sha256};
+            let both = trained_hash + &weights::hash_file(&delta)?;
+            trained_hash = hex::encode(Sha256::digest(both.as_bytes()));
+        }
+        let model_id = format!("{}+{}", codebook.identity(), &trained_hash[..12]);
         Ok(ModelDir {
             path: path.to_path_buf(),
             codebook,
             encoder,
             head,
             thresholds,
+            fine_tuned,
             model_id,
         })
     }
@@ -242,6 +406,19 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("model files serialise");
     std::fs::write(path, text + "\n")
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Utterances per encoder batch when evaluating.
+const EVAL_BATCH_SIZE: usize = 32;
+
+/// A model's scores and decisions on labelled utterances, with the metrics.
+pub struct Evaluation {
+    /// Per-code scores, one row per utterance.
+    pub scores: Vec<Vec<f32>>,
+    pub predicted: Vec<Vec<bool>>,
+    pub report: classification::Report,
+    /// Per-code confusion counts, in codebook order.
+    pub confusions: Vec<classification::Confusion>,
 }
 
 /// Options for loading a classifier.
@@ -267,26 +444,38 @@ impl Classifier {
     pub fn load(model_dir: &Path, options: &LoadOptions) -> Result<Self> {
         let model = ModelDir::open(model_dir)?;
         let encoder_dir = model.encoder.resolve(model_dir, options.offline)?;
-        let encoder = load_encoder(&encoder_dir, options.max_tokens)?;
+        let delta = model_dir.join(ENCODER_DELTA_FILE);
+        let encoder = load_encoder_with_delta(
+            &encoder_dir,
+            model.fine_tuned.then_some(delta.as_path()),
+            options.max_tokens,
+        )?;
         let head_path = model_dir.join(HEAD_WEIGHTS_FILE);
         // SAFETY: read-only map of a small file that discotag does not modify while running.
         let vb = unsafe {
             VarBuilder::from_mmaped_safetensors(&[&head_path], encoder::DTYPE, &Device::Cpu)?
         };
-        let head =
-            Head::load(vb, model.head.input_dim, model.codebook.codes.len()).map_err(|e| {
-                Error::Model {
-                    path: head_path.clone(),
-                    reason: format!("head does not match the codebook and encoder: {e}"),
-                }
-            })?;
-        if model.head.input_dim != encoder.encoder.config().hidden_size {
+        let head = Head::load(
+            vb,
+            model.head.input_dim,
+            model.head.hidden,
+            model.codebook.codes.len(),
+        )
+        .map_err(|e| Error::Model {
+            path: head_path.clone(),
+            reason: format!("head does not match the codebook and encoder: {e}"),
+        })?;
+        let features = model
+            .head
+            .pooling
+            .features(encoder.encoder.config().hidden_size);
+        if model.head.input_dim != features {
             return Err(Error::Model {
                 path: model_dir.to_path_buf(),
                 reason: format!(
-                    "the head expects {} features but the encoder gives {}",
+                    "the head expects {} features but the encoder with {} pooling gives {features}",
                     model.head.input_dim,
-                    encoder.encoder.config().hidden_size
+                    model.head.pooling.name(),
                 ),
             });
         }
@@ -305,7 +494,10 @@ impl Classifier {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let embeddings = self.encoder.embed(sequences, self.model.head.normalize)?;
+        let head = &self.model.head;
+        let embeddings =
+            self.encoder
+                .embed(sequences, head.pooling, head.normalize, Pass::Inference)?;
         Ok(self.head.probabilities(&embeddings)?)
     }
 
@@ -314,9 +506,10 @@ impl Classifier {
     /// # Errors
     /// On tokenizer or tensor failures.
     pub fn score_texts(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        let embeddings = self
-            .encoder
-            .embed_texts(texts, self.model.head.normalize, batch_size)?;
+        let head = &self.model.head;
+        let embeddings =
+            self.encoder
+                .embed_texts(texts, head.pooling, head.normalize, batch_size)?;
         if embeddings.is_empty() {
             return Ok(Vec::new());
         }
@@ -327,6 +520,26 @@ impl Classifier {
             self.encoder.encoder.device(),
         )?;
         Ok(self.head.probabilities(&matrix)?)
+    }
+
+    /// Scores labelled utterances and compares the decisions with their labels.
+    ///
+    /// # Errors
+    /// On tokenizer or tensor failures.
+    pub fn evaluate(&self, items: &[crate::labelled::Labelled]) -> Result<Evaluation> {
+        let texts: Vec<&str> = items.iter().map(|l| l.text.as_str()).collect();
+        let scores = self.score_texts(&texts, EVAL_BATCH_SIZE)?;
+        let predicted: Vec<Vec<bool>> = scores.iter().map(|s| self.decide(s)).collect();
+        let truth: Vec<Vec<bool>> = items.iter().map(|l| l.labels.clone()).collect();
+        let report = classification::report(&self.model.codebook.code_names(), &truth, &predicted);
+        let confusions =
+            classification::confusions(&truth, &predicted, truth.first().map_or(0, Vec::len));
+        Ok(Evaluation {
+            scores,
+            predicted,
+            report,
+            confusions,
+        })
     }
 
     /// Which codes a row of scores assigns, in codebook order.

@@ -1,7 +1,29 @@
 //! Per-code threshold calibration on the dev split: the threshold in [0.05, 0.95] that
 //! maximises the code's F1; ties go to the threshold nearest 0.5.
 
-use crate::metrics::classification::f1_at;
+use crate::metrics::classification::{self, Report, f1_at};
+use crate::model::head::over_thresholds;
+
+/// One threshold per code chosen on dev scores, and the dev report at those thresholds.
+pub fn thresholds_and_report(
+    scores: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    code_names: &[String],
+) -> (Vec<f32>, Report) {
+    let thresholds: Vec<f32> = (0..code_names.len())
+        .map(|c| {
+            let column: Vec<f32> = scores.iter().map(|s| s[c]).collect();
+            let labels: Vec<bool> = truth.iter().map(|t| t[c]).collect();
+            threshold(&column, &labels)
+        })
+        .collect();
+    let predicted: Vec<Vec<bool>> = scores
+        .iter()
+        .map(|s| over_thresholds(s, &thresholds))
+        .collect();
+    let report = classification::report(code_names, truth, &predicted);
+    (thresholds, report)
+}
 
 /// The best threshold for one code.
 pub fn threshold(scores: &[f32], truth: &[bool]) -> f32 {

@@ -1,19 +1,30 @@
-//! `discotag train --mode head`: a multi-label linear head over frozen encoder embeddings.
+//! `discotag train`: fits a model for a codebook from labelled utterances.
 //!
-//! Embeddings are computed once. The head starts at zero (the problem is convex, so this loses
-//! nothing and makes runs identical for the same data and seed), is fitted with AdamW on a
-//! class-weighted binary cross-entropy, stops early on dev macro-F1 at threshold 0.5, and
-//! then gets one threshold per code chosen on dev. A test file, if given, is scored once at the
-//! end for the model card and never used for a choice.
+//! - [`head`]: `--mode head`, heads on frozen-encoder features ([`features`], cached on disk);
+//!   linear and MLP heads on mean or mean+[CLS] pooling, the best on dev kept.
+//! - [`finetune`]: `--mode finetune`, every encoder weight, starting from the best linear head;
+//!   optimiser in [`optim`], resumable through [`checkpoint`].
+//! - [`split`]: the stratified dev split when no dev file is given; [`calibrate`]: per-code
+//!   thresholds on dev.
+//!
+//! The same data and seed give the same weights. A test file, if given, is scored once at the
+//! end through the saved model directory, exactly as `discotag eval` scores it, and is never
+//! used for a choice.
 
 pub mod calibrate;
+pub mod checkpoint;
+pub mod features;
+pub mod finetune;
+pub mod head;
+pub mod optim;
 pub mod split;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_core::{Device, Tensor};
+use sha2::{Digest, Sha256};
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
@@ -21,7 +32,57 @@ use crate::labelled::{self, Labelled};
 use crate::metrics::classification::{self, Report};
 use crate::model::card::ModelCard;
 use crate::model::head::over_thresholds;
-use crate::model::{self, EncoderRef, Head, HeadConfig};
+use crate::model::{self, Classifier, EncoderRef, HeadConfig, LoadOptions, Pooling};
+use crate::rng::SplitMix;
+use head::{FittedHead, HeadData, HeadSpec};
+
+/// What is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Frozen encoder, trained head.
+    Head,
+    /// Every encoder weight and the head.
+    Finetune,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Head => "head",
+            Mode::Finetune => "finetune",
+        }
+    }
+}
+
+/// Settings of head training (`--mode head`, and the linear probe that starts fine-tuning).
+#[derive(Debug, Clone)]
+pub struct HeadSettings {
+    /// Poolings to try; the best on dev is kept.
+    pub poolings: Vec<Pooling>,
+    /// MLP widths to try, `None` meaning a linear head.
+    pub hiddens: Vec<Option<usize>>,
+    pub epochs: usize,
+    pub patience: usize,
+    /// `None`: 0.01 for a linear head, 0.001 for an MLP.
+    pub learning_rate: Option<f64>,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    /// MLP dropout.
+    pub dropout: f32,
+}
+
+/// Settings of `--mode finetune`.
+#[derive(Debug, Clone)]
+pub struct FinetuneSettings {
+    pub epochs: usize,
+    pub patience: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub warmup_fraction: f64,
+    pub max_grad_norm: f64,
+    pub dropout: f32,
+}
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -38,46 +99,48 @@ pub struct TrainConfig {
     pub max_tokens: usize,
     pub dev_fraction: f64,
     pub seed: u64,
-    pub epochs: usize,
-    pub patience: usize,
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-    pub batch_size: usize,
+    pub mode: Mode,
+    pub head: HeadSettings,
+    pub finetune: FinetuneSettings,
+    /// Continue an interrupted fine-tuning run from its checkpoint.
+    pub resume: bool,
     /// A sentence on what the data is and how it was made, for the model card.
     pub data_description: Option<String>,
     /// The command line that trained the model, for the model card.
     pub command: String,
 }
 
+/// One head candidate's dev result, for the model card.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub description: String,
+    pub best_epoch: usize,
+    pub dev_macro_f1: f64,
+}
+
 /// What training produced.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
+    pub mode: Mode,
     pub train_size: usize,
     pub dev_size: usize,
+    /// The kept architecture, in words.
+    pub architecture: String,
     pub best_epoch: usize,
+    pub candidates: Vec<Candidate>,
     pub dev: Report,
     pub test: Option<Report>,
     pub thresholds: Vec<f32>,
+    /// Fine-tuning only: optimiser steps and seconds per step.
+    pub steps: Option<(usize, f64)>,
     pub seconds: f64,
 }
 
-fn matrix(rows: &[&Vec<f32>], device: &Device) -> Result<Tensor> {
-    let dim = rows.first().map_or(0, |r| r.len());
-    let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-    Ok(Tensor::from_vec(flat, (rows.len(), dim), device)?)
-}
-
-fn targets(rows: &[&Labelled], device: &Device) -> Result<Tensor> {
-    let codes = rows.first().map_or(0, |r| r.labels.len());
-    let flat: Vec<f32> = rows
-        .iter()
-        .flat_map(|r| r.labels.iter().map(|&b| f32::from(u8::from(b))))
-        .collect();
-    Ok(Tensor::from_vec(flat, (rows.len(), codes), device)?)
-}
-
 /// Class-weighted binary cross-entropy on logits: positives of code c weigh `pos_weight[c]`.
-fn weighted_bce(
+///
+/// # Errors
+/// On shape mismatches.
+pub fn weighted_bce(
     logits: &Tensor,
     targets: &Tensor,
     pos_weight: &Tensor,
@@ -93,40 +156,116 @@ fn weighted_bce(
     (positive + negative)?.mean_all()
 }
 
-/// A small deterministic generator for shuffling (SplitMix64), so runs do not depend on the
-/// version of any random-number crate.
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
+/// Dev macro-F1 at threshold 0.5, the early-stopping criterion.
+pub fn dev_macro_f1(scores: &[Vec<f32>], truth: &[Vec<bool>], code_names: &[String]) -> f64 {
+    let half = vec![0.5f32; code_names.len()];
+    let predicted: Vec<Vec<bool>> = scores.iter().map(|s| over_thresholds(s, &half)).collect();
+    classification::report(code_names, truth, &predicted).macro_f1
+}
+
+/// Shuffled mini-batches of training indices from a seeded generator.
+pub struct Batches {
+    n: usize,
+    size: usize,
+    rng: SplitMix,
+}
+
+impl Batches {
+    pub fn new(n: usize, size: usize, rng: SplitMix) -> Self {
+        Batches {
+            n,
+            size: size.max(1),
+            rng,
         }
     }
+
+    pub fn rng(&self) -> SplitMix {
+        self.rng
+    }
+
+    pub fn set_rng(&mut self, rng: SplitMix) {
+        self.rng = rng;
+    }
+
+    /// One epoch of batches in random order.
+    pub fn epoch(&mut self) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.n).collect();
+        self.rng.shuffle(&mut order);
+        order.chunks(self.size).map(<[usize]>::to_vec).collect()
+    }
+
+    /// One epoch of batches of similar length: the shuffled data is cut into pools of 16
+    /// batches, each pool sorted by length and cut into batches, and the batches shuffled.
+    pub fn length_bucketed(&mut self, lengths: &[usize]) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.n).collect();
+        self.rng.shuffle(&mut order);
+        let mut batches = Vec::new();
+        for pool in order.chunks(self.size * 16) {
+            let mut pool = pool.to_vec();
+            pool.sort_by_key(|&i| (lengths[i], i));
+            batches.extend(pool.chunks(self.size).map(<[usize]>::to_vec));
+        }
+        self.rng.shuffle(&mut batches);
+        batches
+    }
 }
 
-/// The best head so far: dev macro-F1, epoch, and a copy of every head weight.
-type Checkpoint = (f64, usize, Vec<(String, Tensor)>);
-
-fn at_thresholds(scores: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
-    scores
+fn targets(rows: &[&Labelled], codes: usize) -> Result<Tensor> {
+    let flat: Vec<f32> = rows
         .iter()
-        .map(|s| over_thresholds(s, thresholds))
-        .collect()
+        .flat_map(|r| r.labels.iter().map(|&b| f32::from(u8::from(b))))
+        .collect();
+    Ok(Tensor::from_vec(flat, (rows.len(), codes), &Device::Cpu)?)
 }
 
-/// Trains a head and writes a model directory.
+/// Positive weight per code: negatives / positives in training, clamped to 1..10.
+fn positive_weights(items: &[&Labelled], codes: usize) -> Result<Tensor> {
+    let weights: Vec<f32> = (0..codes)
+        .map(|c| {
+            let pos = items.iter().filter(|l| l.labels[c]).count() as f32;
+            ((items.len() as f32 - pos) / pos.max(1.0)).clamp(1.0, 10.0)
+        })
+        .collect();
+    Ok(Tensor::from_vec(weights, (1, codes), &Device::Cpu)?)
+}
+
+fn texts_of<'a>(items: &[&'a Labelled]) -> Vec<&'a str> {
+    items.iter().map(|l| l.text.as_str()).collect()
+}
+
+/// A hash of everything that determines a training run's result.
+fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(
+        format!(
+            "{:?}|{:?}|{:?}|{}|{}|{}",
+            config.mode,
+            config.head,
+            config.finetune,
+            config.max_tokens,
+            config.seed,
+            config.encoder.identity()
+        )
+        .as_bytes(),
+    );
+    for (split, items) in [("train", train), ("dev", dev)] {
+        hasher.update(split.as_bytes());
+        for item in items {
+            hasher.update(item.id.as_bytes());
+            hasher.update([0]);
+            hasher.update(item.text.as_bytes());
+            hasher.update([0]);
+            hasher.update(item.labels.iter().map(|&b| u8::from(b)).collect::<Vec<_>>());
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Trains a model and writes a model directory.
 ///
 /// # Errors
 /// On unreadable or invalid data (unknown codes, a code without positive examples), a
-/// missing encoder, or write failures.
+/// missing encoder, a checkpoint from another run, or write failures.
 pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
     let codebook = Codebook::load(&config.codebook)?;
@@ -156,6 +295,12 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                 ),
             });
         }
+        if !dev_items.iter().any(|l| l.labels[c]) {
+            tracing::warn!(
+                code = %code.name,
+                "the dev data has no positive example of this code: its threshold cannot be calibrated and stays near 0.5"
+            );
+        }
     }
     if dev_items.is_empty() {
         return Err(Error::Data {
@@ -166,164 +311,196 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
 
     let encoder_dir = config.encoder.resolve(&config.out, config.offline)?;
     let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
-    let normalize = true;
+    let code_names = codebook.code_names();
+    let codes = code_names.len();
     tracing::info!(
         train = train_items.len(),
         dev = dev_items.len(),
-        "embedding training and dev texts with the frozen encoder"
+        "computing frozen-encoder features of training and dev texts (cached for later runs)"
     );
-    let embed = |items: &[&Labelled]| {
-        let texts: Vec<&str> = items.iter().map(|l| l.text.as_str()).collect();
-        encoder.embed_texts(&texts, normalize, 32)
-    };
-    let train_emb = embed(&train_items)?;
-    let dev_emb = embed(&dev_items)?;
-
-    let device = Device::Cpu;
-    let dim = encoder.encoder.config().hidden_size;
-    let codes = codebook.codes.len();
-    let varmap = VarMap::new();
-    let head = Head::load(
-        VarBuilder::from_varmap(&varmap, DType::F32, &device),
-        dim,
-        codes,
-    )?;
-    for var in varmap.all_vars() {
-        var.set(&var.zeros_like()?)?;
-    }
-    let pos_weight: Vec<f32> = (0..codes)
-        .map(|c| {
-            let pos = train_items.iter().filter(|l| l.labels[c]).count() as f32;
-            ((train_items.len() as f32 - pos) / pos.max(1.0)).clamp(1.0, 10.0)
-        })
-        .collect();
-    let pos_weight = Tensor::from_vec(pos_weight, (1, codes), &device)?;
-    let mut optimizer = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
-    let dev_x = matrix(&dev_emb.iter().collect::<Vec<_>>(), &device)?;
+    let (train_texts, dev_texts) = (texts_of(&train_items), texts_of(&dev_items));
+    let train_features =
+        features::compute(&encoder, &config.encoder, config.max_tokens, &train_texts)?;
+    let dev_features = features::compute(&encoder, &config.encoder, config.max_tokens, &dev_texts)?;
+    let train_y = targets(&train_items, codes)?;
     let dev_truth: Vec<Vec<bool>> = dev_items.iter().map(|l| l.labels.clone()).collect();
-    let code_names = codebook.code_names();
-    let half = vec![0.5f32; codes];
+    let pos_weight = positive_weights(&train_items, codes)?;
 
-    let mut rng = SplitMix(config.seed);
-    let mut order: Vec<usize> = (0..train_items.len()).collect();
-    let mut best: Option<Checkpoint> = None;
-    for epoch in 1..=config.epochs {
-        rng.shuffle(&mut order);
-        for chunk in order.chunks(config.batch_size.max(1)) {
-            let x = matrix(
-                &chunk.iter().map(|&i| &train_emb[i]).collect::<Vec<_>>(),
-                &device,
-            )?;
-            let y = targets(
-                &chunk.iter().map(|&i| train_items[i]).collect::<Vec<_>>(),
-                &device,
-            )?;
-            let loss = weighted_bce(&head.forward(&x)?, &y, &pos_weight)?;
-            optimizer.backward_step(&loss)?;
-        }
-        let dev_scores = head.probabilities(&dev_x)?;
-        let f1 =
-            classification::report(&code_names, &dev_truth, &at_thresholds(&dev_scores, &half))
-                .macro_f1;
-        if best.as_ref().is_none_or(|(b, _, _)| f1 > *b + 1e-9) {
-            let snapshot = varmap
-                .data()
-                .lock()
-                .expect("varmap lock")
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            best = Some((f1, epoch, snapshot));
-        } else if best
-            .as_ref()
-            .is_some_and(|(_, e, _)| epoch - e >= config.patience)
-        {
-            tracing::info!(
-                epoch,
-                "early stop: dev macro-F1 has not improved for {} epochs",
-                config.patience
-            );
-            break;
-        }
-    }
-    let (_, best_epoch, snapshot) = best.expect("at least one epoch runs");
-    {
-        let data = varmap.data().lock().expect("varmap lock");
-        for (name, tensor) in &snapshot {
-            data[name].set(tensor)?;
-        }
-    }
-
-    let dev_scores = head.probabilities(&dev_x)?;
-    let thresholds: Vec<f32> = (0..codes)
-        .map(|c| {
-            let scores: Vec<f32> = dev_scores.iter().map(|s| s[c]).collect();
-            let truth: Vec<bool> = dev_truth.iter().map(|t| t[c]).collect();
-            calibrate::threshold(&scores, &truth)
-        })
-        .collect();
-    let dev_report = classification::report(
-        &code_names,
-        &dev_truth,
-        &at_thresholds(&dev_scores, &thresholds),
-    );
-
-    let test_report = match &config.test {
-        Some(path) => {
-            let test = labelled::read(path, &codebook)?;
-            let refs: Vec<&Labelled> = test.iter().collect();
-            let x = matrix(&embed(&refs)?.iter().collect::<Vec<_>>(), &device)?;
-            let truth: Vec<Vec<bool>> = test.iter().map(|l| l.labels.clone()).collect();
-            Some(classification::report(
-                &code_names,
-                &truth,
-                &at_thresholds(&head.probabilities(&x)?, &thresholds),
-            ))
-        }
-        None => None,
+    let specs: Vec<HeadSpec> = match config.mode {
+        Mode::Head => config
+            .head
+            .poolings
+            .iter()
+            .flat_map(|&pooling| {
+                config
+                    .head
+                    .hiddens
+                    .iter()
+                    .map(move |&hidden| HeadSpec { pooling, hidden })
+            })
+            .collect(),
+        // fine-tuning starts from a linear probe on each pooling; the best on dev is kept
+        Mode::Finetune => config
+            .head
+            .poolings
+            .iter()
+            .map(|&pooling| HeadSpec {
+                pooling,
+                hidden: None,
+            })
+            .collect(),
     };
+    let mut fitted: Vec<FittedHead> = Vec::new();
+    let mut candidates = Vec::new();
+    for spec in specs {
+        let train_x = train_features.matrix(spec.pooling)?;
+        let dev_x = dev_features.matrix(spec.pooling)?;
+        let head_data = HeadData {
+            train_x: &train_x,
+            train_y: &train_y,
+            dev_x: &dev_x,
+            dev_truth: &dev_truth,
+            code_names: &code_names,
+            pos_weight: &pos_weight,
+        };
+        let fit = head::fit(spec, &head_data, &config.head, config.seed)?;
+        tracing::info!(
+            head = %spec.describe(),
+            best_epoch = fit.best_epoch,
+            dev_macro_f1 = fit.dev.macro_f1,
+            "head candidate trained"
+        );
+        candidates.push(Candidate {
+            description: spec.describe(),
+            best_epoch: fit.best_epoch,
+            dev_macro_f1: fit.dev.macro_f1,
+        });
+        fitted.push(fit);
+    }
+    // the first candidate wins ties: candidates are listed simplest first
+    let best_index = (0..fitted.len()).fold(0, |best, i| {
+        if fitted[i].dev.macro_f1 > fitted[best].dev.macro_f1 + 1e-9 {
+            i
+        } else {
+            best
+        }
+    });
+    let best = fitted.swap_remove(best_index);
 
     std::fs::create_dir_all(&config.out)
         .map_err(|e| Error::io(format!("creating {}", config.out.display()), e))?;
-    varmap.save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
+    let hidden_size = encoder.encoder.config().hidden_size;
+    let mut summary = TrainSummary {
+        mode: config.mode,
+        train_size: train_items.len(),
+        dev_size: dev_items.len(),
+        architecture: best.spec.describe(),
+        best_epoch: best.best_epoch,
+        candidates,
+        dev: best.dev.clone(),
+        test: None,
+        thresholds: best.thresholds.clone(),
+        steps: None,
+        seconds: 0.0,
+    };
+    let head_config = HeadConfig {
+        pooling: best.spec.pooling,
+        normalize: true,
+        input_dim: best.spec.pooling.features(hidden_size),
+        hidden: best.spec.hidden,
+        max_tokens: config.max_tokens,
+    };
+    match config.mode {
+        Mode::Head => {
+            drop(encoder);
+            best.varmap
+                .save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
+            config
+                .encoder
+                .save(&config.out.join(model::ENCODER_REF_FILE))?;
+            let _ = std::fs::remove_file(config.out.join(model::ENCODER_DELTA_FILE));
+        }
+        Mode::Finetune => {
+            drop(encoder);
+            let finetune_data = finetune::FinetuneData {
+                train_texts: &train_texts,
+                train_y: &train_y,
+                dev_texts: &dev_texts,
+                dev_truth: &dev_truth,
+                code_names: &code_names,
+                pos_weight: &pos_weight,
+            };
+            let tuned = finetune::run(
+                &encoder_dir,
+                config.max_tokens,
+                &best,
+                &finetune_data,
+                &config.finetune,
+                config.seed,
+                &config.out,
+                config.resume,
+                &fingerprint(config, &train_items, &dev_items),
+            )?;
+            summary.architecture = format!("fine-tuned encoder with a {}", best.spec.describe());
+            summary.best_epoch = tuned.best_epoch;
+            summary.dev = tuned.dev.clone();
+            summary.thresholds = tuned.thresholds.clone();
+            summary.steps = Some((tuned.steps, tuned.seconds_per_step));
+            tuned
+                .head_vars
+                .save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
+            model::save_encoder_delta(
+                &encoder_dir,
+                &tuned.encoder_vars,
+                &config.out.join(model::ENCODER_DELTA_FILE),
+            )?;
+            config
+                .encoder
+                .save(&config.out.join(model::ENCODER_REF_FILE))?;
+        }
+    }
     codebook.save(&config.out.join(model::CODEBOOK_FILE))?;
-    config
-        .encoder
-        .save(&config.out.join(model::ENCODER_REF_FILE))?;
-    model::write_json(
-        &config.out.join(model::HEAD_CONFIG_FILE),
-        &HeadConfig {
-            pooling: "mean".into(),
-            normalize,
-            input_dim: dim,
-            max_tokens: config.max_tokens,
-        },
-    )?;
-    let by_code: std::collections::BTreeMap<&str, f32> = code_names
+    model::write_json(&config.out.join(model::HEAD_CONFIG_FILE), &head_config)?;
+    let by_code: BTreeMap<&str, f32> = code_names
         .iter()
         .map(String::as_str)
-        .zip(thresholds.iter().copied())
+        .zip(summary.thresholds.iter().copied())
         .collect();
     model::write_json(&config.out.join(model::THRESHOLDS_FILE), &by_code)?;
 
-    let summary = TrainSummary {
-        train_size: train_items.len(),
-        dev_size: dev_items.len(),
-        best_epoch,
-        dev: dev_report,
-        test: test_report,
-        thresholds,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    if let Some(path) = &config.test {
+        summary.test = Some(score_file(
+            &config.out,
+            path,
+            config.max_tokens,
+            config.offline,
+        )?);
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);
     std::fs::write(config.out.join(model::MODEL_CARD_FILE), card.to_markdown())
         .map_err(|e| Error::io("writing the model card", e))?;
+    checkpoint::remove(&config.out);
     Ok(summary)
+}
+
+/// Scores a labelled file with a saved model directory, as `discotag eval` does.
+///
+/// # Errors
+/// When the model or the data cannot be read.
+pub fn score_file(
+    model_dir: &Path,
+    data: &Path,
+    max_tokens: usize,
+    offline: bool,
+) -> Result<Report> {
+    let classifier = Classifier::load(
+        model_dir,
+        &LoadOptions {
+            max_tokens,
+            offline,
+        },
+    )?;
+    let items = labelled::read(data, &classifier.model.codebook)?;
+    Ok(classifier.evaluate(&items)?.report)
 }

@@ -2,6 +2,7 @@
 //! Parquet output back.
 
 mod bad_input;
+mod data;
 mod determinism;
 mod label;
 mod model;

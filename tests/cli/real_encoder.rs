@@ -2,6 +2,7 @@
 //! cache the first time, as `discotag model fetch` does). Kept to what proves the point.
 
 use assert_cmd::Command;
+use discotag::model::{Pass, Pooling};
 use serde::Deserialize;
 
 use crate::util::*;
@@ -54,7 +55,7 @@ fn embeddings_match_sentence_transformers() {
     let mut worst = 1.0f64;
     for (item, ids) in reference.items.iter().zip(&ids) {
         let single = encoder
-            .embed(&[ids.as_slice()], false)
+            .embed(&[ids.as_slice()], Pooling::Mean, false, Pass::Inference)
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();
@@ -63,7 +64,7 @@ fn embeddings_match_sentence_transformers() {
     let batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     for chunk in batch.chunks(16).zip(reference.items.chunks(16)) {
         let embedded = encoder
-            .embed(chunk.0, false)
+            .embed(chunk.0, Pooling::Mean, false, Pass::Inference)
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();

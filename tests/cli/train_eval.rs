@@ -1,5 +1,10 @@
 //! `discotag train` and `discotag eval`.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 
 use crate::util::*;
@@ -8,14 +13,7 @@ use crate::util::*;
 fn eval_json_has_exactly_the_contract_keys() {
     let wd = Workdir::new();
     let test = repo().join("data/labelled/test.jsonl");
-    let output = wd
-        .command(&["eval", "--data", test.to_str().unwrap(), "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
+    let report = eval_json(&wd, None, &test);
     let mut keys: Vec<&str> = report
         .as_object()
         .unwrap()
@@ -24,7 +22,7 @@ fn eval_json_has_exactly_the_contract_keys() {
         .collect();
     keys.sort_unstable();
     assert_eq!(keys, vec!["macro_f1", "micro_f1", "n", "per_code"]);
-    assert_eq!(report["n"], 70);
+    assert_eq!(report["n"], count_lines(&test));
     let per_code = report["per_code"].as_object().unwrap();
     assert_eq!(per_code.len(), 3);
     for scores in per_code.values() {
@@ -98,4 +96,296 @@ fn unknown_codes_and_codes_without_examples_are_clear_errors() {
         .stderr(predicate::str::contains(
             "\"empowerment\" has no positive example",
         ));
+    let empty = wd.create("empty.jsonl", "\n");
+    train_on(&wd, &empty).code(1).stderr(
+        predicate::str::contains("empty.jsonl")
+            .and(predicate::str::contains("no labelled utterances")),
+    );
+}
+
+/// `discotag eval --json` of `model` (default: the tiny model) on `data`, parsed.
+fn eval_json(wd: &Workdir, model: Option<&str>, data: &Path) -> serde_json::Value {
+    let mut cmd = wd.command(&["eval", "--json", "--data"]);
+    cmd.arg(data);
+    if let Some(model) = model {
+        cmd.args(["--model", model]);
+    }
+    let output = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&output).unwrap()
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+/// `discotag train --mode finetune` on the tiny encoder with the first 240 training utterances
+/// of the default codebook, into `out`, with extra arguments.
+fn finetune(wd: &Workdir, out: &str, extra: &[&str]) -> Command {
+    let repo = repo();
+    let data = wd.path().join("train-240.jsonl");
+    if !data.exists() {
+        let lines: String = std::fs::read_to_string(repo.join("data/labelled/train.jsonl"))
+            .unwrap()
+            .lines()
+            .take(240)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&data, lines).unwrap();
+    }
+    let mut cmd = wd.std_command(&["train", "--mode", "finetune", "--codebook"]);
+    cmd.arg(repo.join("data/codebooks/joint_commissioning.toml"))
+        .arg("--data")
+        .arg(data)
+        .arg("--dev")
+        .arg(repo.join("data/labelled/dev.jsonl"))
+        .arg("--encoder")
+        .arg(tiny_encoder())
+        .args([
+            "--seed",
+            "5",
+            "--pooling",
+            "mean",
+            "--max-tokens",
+            "64",
+            "--out",
+            out,
+        ])
+        .args(extra);
+    cmd
+}
+
+fn model_files(dir: &Path) -> Vec<Vec<u8>> {
+    [
+        "head.safetensors",
+        "encoder_delta.safetensors",
+        "thresholds.json",
+    ]
+    .iter()
+    .map(|f| std::fs::read(dir.join(f)).unwrap())
+    .collect()
+}
+
+#[test]
+fn finetuning_is_reproducible_and_gives_a_usable_model() {
+    let wd = Workdir::new();
+    finetune(&wd, "a", &["--epochs", "2"]).assert().success();
+    finetune(&wd, "b", &["--epochs", "2"]).assert().success();
+    let (a, b) = (wd.path().join("a"), wd.path().join("b"));
+    assert_eq!(
+        model_files(&a),
+        model_files(&b),
+        "same data and seed, same weights"
+    );
+    assert!(
+        !a.join(".train-checkpoint").exists(),
+        "a finished run removes its checkpoint"
+    );
+    let card = std::fs::read_to_string(a.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("--mode finetune") && card.contains("Fine-tuning: every encoder weight"));
+
+    let test = repo().join("data/labelled/test.jsonl");
+    let report = eval_json(&wd, Some("a"), &test);
+    assert_eq!(report["n"], count_lines(&test));
+    wd.command(&["model", "info", "--model", "a"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fine-tuned"));
+    // the fine-tuned encoder is used for labelling too
+    let transcript = wd.create("t.txt", "Interviewer: Why pool the budgets?\n\nRespondent: So the money follows the person and we stop paying twice.\n");
+    wd.command(&["label", "--model", "a", "--out", "out"])
+        .arg(&transcript)
+        .assert()
+        .success();
+    let batches = read_segments(&wd.path().join("out"));
+    let ids = strings(&batches, "model_id");
+    let info = discotag::model::ModelDir::open(&a).unwrap();
+    assert!(info.fine_tuned);
+    assert!(
+        ids.iter()
+            .all(|i| i.as_deref() == Some(info.model_id.as_str()))
+    );
+}
+
+/// Starts a training run, waits until its first checkpoint is written, kills it (SIGKILL) and
+/// returns the checkpoint's state file.
+fn kill_after_first_checkpoint(mut cmd: Command, out: &Path) -> std::path::PathBuf {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join(".train-checkpoint/state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !state.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    state
+}
+
+#[test]
+fn killed_finetuning_resumes_to_the_same_weights() {
+    let wd = Workdir::new();
+    let args = ["--epochs", "6", "--patience", "6"];
+    finetune(&wd, "whole", &args).assert().success();
+
+    let state = kill_after_first_checkpoint(finetune(&wd, "part", &args), &wd.path().join("part"));
+    assert!(state.exists(), "a checkpoint was written before the kill");
+    assert!(
+        !wd.path().join("part/head.safetensors").exists(),
+        "the run was killed before it finished, so the test tests resuming"
+    );
+    finetune(&wd, "part", &args)
+        .arg("--resume")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("resuming"));
+    assert_eq!(
+        model_files(&wd.path().join("whole")),
+        model_files(&wd.path().join("part"))
+    );
+
+    // a checkpoint from other settings is refused, not silently mixed in
+    kill_after_first_checkpoint(finetune(&wd, "other", &args), &wd.path().join("other"));
+    finetune(
+        &wd,
+        "other",
+        &[
+            "--epochs",
+            "6",
+            "--patience",
+            "6",
+            "--learning-rate",
+            "0.001",
+            "--resume",
+        ],
+    )
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("other data or settings"));
+}
+
+#[test]
+fn eval_prints_confusion_counts_and_writes_misclassified_units() {
+    let wd = Workdir::new();
+    let test = repo().join("data/labelled/test.jsonl");
+    let out = wd
+        .command(&["eval", "--errors", "errors.jsonl", "--data"])
+        .arg(&test)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(out).unwrap();
+    for word in [
+        "precision",
+        "TP",
+        "FP",
+        "FN",
+        "TN",
+        "prevention",
+        "empowerment",
+        "efficiency",
+        "macro-F1",
+    ] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
+    let errors = std::fs::read_to_string(wd.path().join("errors.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = errors
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "a tiny random encoder gets some utterances wrong"
+    );
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    for line in &lines {
+        let (labels, predicted) = (names(&line["labels"]), names(&line["predicted"]));
+        assert_ne!(labels, predicted);
+        for code in names(&line["missed"]) {
+            assert!(labels.contains(&code) && !predicted.contains(&code));
+        }
+        for code in names(&line["spurious"]) {
+            assert!(!labels.contains(&code) && predicted.contains(&code));
+        }
+        assert_eq!(line["scores"].as_object().unwrap().len(), 3);
+        assert!(line["id"].is_string() && line["text"].is_string());
+    }
+    // the table's FP and FN totals are the spurious and missed counts of the errors file
+    let total = |key: &str| {
+        lines
+            .iter()
+            .map(|l| l[key].as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    let column_sum = |col: usize| -> usize {
+        table
+            .lines()
+            .filter(|l| {
+                ["prevention", "empowerment", "efficiency"]
+                    .iter()
+                    .any(|c| l.starts_with(c))
+            })
+            .map(|l| {
+                l.split_whitespace()
+                    .nth(col)
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(total("spurious"), column_sum(6));
+    assert_eq!(total("missed"), column_sum(7));
+}
+
+#[test]
+fn the_second_codebook_trains_and_evaluates_the_same_way() {
+    let wd = Workdir::new();
+    let repo = repo();
+    let data = repo.join("data/labelled/policy_imperatives");
+    wd.command(&["train", "--codebook"])
+        .arg(repo.join("data/codebooks/policy_imperatives.toml"))
+        .arg("--data")
+        .arg(data.join("train.jsonl"))
+        .arg("--dev")
+        .arg(data.join("dev.jsonl"))
+        .arg("--test")
+        .arg(data.join("test.jsonl"))
+        .arg("--encoder")
+        .arg(tiny_encoder())
+        .args(["--epochs", "10", "--out", "pi"])
+        .assert()
+        .success();
+    let report = eval_json(&wd, Some("pi"), &data.join("test.jsonl"));
+    let codes: Vec<&String> = report["per_code"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        codes,
+        [
+            "care_closer_to_home",
+            "efficiency",
+            "overlap_of_clientele",
+            "personalisation",
+            "place",
+            "prevention"
+        ]
+    );
+    let thresholds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.path().join("pi/thresholds.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(thresholds.as_object().unwrap().len(), 6);
 }

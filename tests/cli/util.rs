@@ -40,7 +40,12 @@ impl Workdir {
 
     /// `discotag <args>` run in this folder with the tiny model and an isolated cache.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("discotag").unwrap();
+        Command::from_std(self.std_command(args))
+    }
+
+    /// As [`Workdir::command`], as a plain `std::process::Command` (to spawn and kill).
+    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_discotag"));
         cmd.current_dir(self.path())
             .env("DISCOTAG_MODEL", tiny_model())
             .env("DISCOTAG_CACHE_DIR", self.path().join(".cache"))
