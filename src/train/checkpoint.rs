@@ -37,6 +37,9 @@ pub struct State {
     pub best_epoch: usize,
     /// Dev macro-F1 after each finished epoch.
     pub history: Vec<f64>,
+    /// Early stopping has ended training; only the final steps remain.
+    #[serde(default)]
+    pub stopped: bool,
     /// The tensors file this state belongs to.
     pub tensors_file: String,
 }

@@ -145,6 +145,7 @@ pub fn run(
         best_f1: f64::MIN,
         best_epoch: 0,
         history: Vec::new(),
+        stopped: false,
         tensors_file: String::new(),
     };
     let mut best_weights: Snapshot = Vec::new();
@@ -204,7 +205,7 @@ pub fn run(
     let steps_at_start = state.global_step;
     let mut last_checkpoint = Instant::now();
     let mut smoothed_loss: Option<f64> = None;
-    while state.epoch <= settings.epochs {
+    while state.epoch <= settings.epochs && !state.stopped {
         if state.batches_done == 0 {
             state.batches = batches.length_bucketed(&lengths);
         }
@@ -269,12 +270,12 @@ pub fn run(
         state.epoch += 1;
         state.batches_done = 0;
         state.batches.clear();
-        let stop = epoch - state.best_epoch >= settings.patience;
+        state.stopped = epoch - state.best_epoch >= settings.patience;
         state.shuffle_rng = batches.rng();
         state.dropout_rng = dropout.state();
         save(&mut state, &best_weights, &optimizer)?;
         last_checkpoint = Instant::now();
-        if stop {
+        if state.stopped {
             tracing::info!(
                 epoch,
                 "early stop: dev macro-F1 has not improved for {} epochs",
