@@ -71,7 +71,7 @@ impl ModelCard {
             "A multi-label classifier for the codebook **{}** (codes: {}). {how}; a {} gives one logit per code; a code is assigned when its sigmoid score reaches the code's threshold.\n\n",
             codebook.identity(),
             codes.join(", "),
-            summary.architecture,
+            summary.head,
         ));
         t.push_str(&format!(
             "Encoder: **{}** ({}), referenced by sha256, never copied:\n\n",

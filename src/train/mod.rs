@@ -126,6 +126,8 @@ pub struct TrainSummary {
     pub dev_size: usize,
     /// The kept architecture, in words.
     pub architecture: String,
+    /// The head alone, in words.
+    pub head: String,
     pub best_epoch: usize,
     pub candidates: Vec<Candidate>,
     pub dev: Report,
@@ -395,6 +397,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         train_size: train_items.len(),
         dev_size: dev_items.len(),
         architecture: best.spec.describe(),
+        head: best.spec.describe(),
         best_epoch: best.best_epoch,
         candidates,
         dev: best.dev.clone(),
