@@ -88,11 +88,19 @@ fn scores(
     Ok(out)
 }
 
+/// Where checkpoints go and whether to continue from one.
+pub struct Checkpointing<'a> {
+    /// The output directory; the checkpoint lives in its [`checkpoint::CHECKPOINT_DIR`].
+    pub out: &'a Path,
+    pub resume: bool,
+    /// Identifies the data and settings; a checkpoint with another is refused.
+    pub fingerprint: &'a str,
+}
+
 /// Fine-tunes the encoder in `encoder_dir` with a head that starts as `start`.
 ///
 /// # Errors
 /// On encoder, tensor or checkpoint failures, or a checkpoint from another run when resuming.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     encoder_dir: &Path,
     max_tokens: usize,
@@ -100,10 +108,13 @@ pub fn run(
     data: &FinetuneData,
     settings: &FinetuneSettings,
     seed: u64,
-    out: &Path,
-    resume: bool,
-    fingerprint: &str,
+    checkpointing: &Checkpointing,
 ) -> Result<Finetuned> {
+    let Checkpointing {
+        out,
+        resume,
+        fingerprint,
+    } = *checkpointing;
     let device = Device::Cpu;
     let pooling = start.spec.pooling;
     let (encoder, encoder_vars) = load_encoder_trainable(encoder_dir, max_tokens)?;

@@ -440,9 +440,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                 &finetune_data,
                 &config.finetune,
                 config.seed,
-                &config.out,
-                config.resume,
-                &fingerprint(config, &train_items, &dev_items),
+                &finetune::Checkpointing {
+                    out: &config.out,
+                    resume: config.resume,
+                    fingerprint: &fingerprint(config, &train_items, &dev_items),
+                },
             )?;
             summary.architecture = format!("fine-tuned encoder with a {}", best.spec.describe());
             summary.best_epoch = tuned.best_epoch;
