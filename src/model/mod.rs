@@ -259,7 +259,8 @@ pub fn batch_tensors(
 }
 
 impl LoadedEncoder {
-    /// Tokenises and embeds texts in length-sorted batches; rows come back in input order.
+    /// Tokenises and embeds texts in length-sorted batches: one (texts, features) matrix, rows
+    /// in input order.
     ///
     /// # Errors
     /// On tokenizer or tensor failures.
@@ -269,20 +270,38 @@ impl LoadedEncoder {
         pooling: Pooling,
         normalize: bool,
         batch_size: usize,
-    ) -> Result<Vec<Vec<f32>>> {
-        let ids = self.token_ids(texts)?;
+    ) -> Result<Tensor> {
+        self.embed_ids(&self.token_ids(texts)?, pooling, normalize, batch_size)
+    }
+
+    /// Embeds token sequences in length-sorted batches: one (sequences, features) matrix, rows
+    /// in input order.
+    ///
+    /// # Errors
+    /// On tensor failures.
+    pub fn embed_ids(
+        &self,
+        ids: &[Vec<u32>],
+        pooling: Pooling,
+        normalize: bool,
+        batch_size: usize,
+    ) -> Result<Tensor> {
+        let width = pooling.features(self.encoder.config().hidden_size);
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-        let mut out = vec![Vec::new(); texts.len()];
+        let mut rows = vec![Vec::new(); ids.len()];
         for batch in crate::batch::plan(&lengths, batch_size) {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            for (&i, e) in batch.iter().zip(
-                self.embed(&seqs, pooling, normalize, Pass::Inference)?
-                    .to_vec2::<f32>()?,
-            ) {
-                out[i] = e;
+            let features = self.embed(&seqs, pooling, normalize, Pass::Inference)?;
+            for (&i, row) in batch.iter().zip(features.to_vec2::<f32>()?) {
+                rows[i] = row;
             }
         }
-        Ok(out)
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        Ok(Tensor::from_vec(
+            flat,
+            (ids.len(), width),
+            self.encoder.device(),
+        )?)
     }
 
     /// Token ids of each text, truncated to the token limit.
@@ -506,20 +525,14 @@ impl Classifier {
     /// # Errors
     /// On tokenizer or tensor failures.
     pub fn score_texts(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        let head = &self.model.head;
-        let embeddings =
-            self.encoder
-                .embed_texts(texts, head.pooling, head.normalize, batch_size)?;
-        if embeddings.is_empty() {
+        if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<f32> = embeddings.iter().flatten().copied().collect();
-        let matrix = Tensor::from_vec(
-            rows,
-            (embeddings.len(), embeddings[0].len()),
-            self.encoder.encoder.device(),
-        )?;
-        Ok(self.head.probabilities(&matrix)?)
+        let head = &self.model.head;
+        let features = self
+            .encoder
+            .embed_texts(texts, head.pooling, head.normalize, batch_size)?;
+        Ok(self.head.probabilities(&features)?)
     }
 
     /// Scores labelled utterances and compares the decisions with their labels.

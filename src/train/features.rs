@@ -75,10 +75,8 @@ pub fn compute(
             }
         }
     }
-    let rows = encoder.embed_texts(texts, Pooling::MeanCls, true, FEATURE_BATCH_SIZE)?;
+    let both = encoder.embed_texts(texts, Pooling::MeanCls, true, FEATURE_BATCH_SIZE)?;
     let width = encoder.encoder.config().hidden_size;
-    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-    let both = Tensor::from_vec(flat, (texts.len(), 2 * width), &Device::Cpu)?;
     let features = Features {
         mean: both.narrow(1, 0, width)?.contiguous()?,
         cls: both.narrow(1, width, width)?.contiguous()?,

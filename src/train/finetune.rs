@@ -76,16 +76,8 @@ fn scores(
     ids: &[Vec<u32>],
     pooling: Pooling,
 ) -> Result<Vec<Vec<f32>>> {
-    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-    let mut out = vec![Vec::new(); ids.len()];
-    for batch in crate::batch::plan(&lengths, DEV_BATCH_SIZE) {
-        let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-        let features = encoder.embed(&seqs, pooling, true, Pass::Inference)?;
-        for (&i, row) in batch.iter().zip(head.probabilities(&features)?) {
-            out[i] = row;
-        }
-    }
-    Ok(out)
+    let features = encoder.embed_ids(ids, pooling, true, DEV_BATCH_SIZE)?;
+    Ok(head.probabilities(&features)?)
 }
 
 /// Where checkpoints go and whether to continue from one.
