@@ -119,7 +119,7 @@ fn union_of_shards_equals_one_run() {
         .assert()
         .success();
     let all = rows(&wd.path().join("all"));
-    for n in 2..=3 {
+    for n in 1..=4 {
         let mut union = BTreeMap::new();
         for k in 0..n {
             let out = format!("shard{n}-{k}");
