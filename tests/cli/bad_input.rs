@@ -121,3 +121,45 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_symlink_loop_and_a_vanished_file_are_error_records_and_the_rest_is_labelled() {
+    let wd = Workdir::new();
+    wd.create(
+        "in/good.txt",
+        "Interviewer: Hello.\n\nRespondent: We pooled the budget to stop paying twice.\n",
+    );
+    std::fs::create_dir_all(wd.path().join("in/sub")).unwrap();
+    // a folder loop: in/sub/back -> in
+    std::os::unix::fs::symlink("..", wd.path().join("in/sub/back")).unwrap();
+    // a file that vanished after it was listed: its link remains, its target is gone
+    let target = wd.create("gone.txt", "Respondent: here today.\n");
+    std::os::unix::fs::symlink(&target, wd.path().join("in/vanished.txt")).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    wd.command(&["label", "in", "--out", "out"])
+        .assert()
+        .code(3);
+    let out = wd.path().join("out");
+    let errors = errors(&out);
+    let reason = |name: &str| -> String {
+        errors
+            .iter()
+            .find(|e| e["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no error for {name}: {errors:?}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(reason("sub/back").contains("loop"));
+    assert!(reason("vanished.txt").contains("No such file"));
+    let sources = strings(&read_segments(&out), "source_path");
+    assert!(!sources.is_empty());
+    let distinct: std::collections::BTreeSet<&str> =
+        sources.iter().map(|s| s.as_deref().unwrap()).collect();
+    assert_eq!(distinct.len(), 1, "{distinct:?}");
+    let only = distinct.into_iter().next().unwrap();
+    assert!(
+        only.ends_with("good.txt") && !only.contains("back"),
+        "{only}"
+    );
+}
