@@ -355,4 +355,102 @@ mod tests {
         assert!(!is_plausible_speaker("10") && !is_plausible_speaker("one two three four five"));
         assert_eq!(split_speaker_prefix("See http://x"), None);
     }
+
+    mod robustness {
+        //! Property tests that feed every reader arbitrary bytes and transcript-like fragments
+        //! in random order: parsing never panics, whole-input errors name the file, and plain
+        //! text units index the decoded file exactly.
+
+        use super::*;
+        use proptest::prelude::*;
+
+        const FORMATS: [Format; 5] = [
+            Format::Text,
+            Format::Jsonl,
+            Format::Csv,
+            Format::Vtt,
+            Format::Srt,
+        ];
+
+        const FRAGMENTS: &[&str] = &[
+            "Interviewer:",
+            "Respondent:",
+            "Dr. Jones:",
+            " ",
+            "\n",
+            "\n\n",
+            "\r\n",
+            "---\n",
+            "site: Leeds\n",
+            "[00:01:02] ",
+            "Ann (00:03):",
+            "Speaker 1  0:05\n",
+            "WEBVTT\n\n",
+            "00:00:01.000 --> 00:00:02.500\n",
+            "<v Ann>",
+            "</v>",
+            "NOTE aside\n",
+            "1\n",
+            "00:00:01,000 --> 00:00:02,000\n",
+            "99:99:99,999 --> 00:00:00,000\n",
+            "{\"text\": \"we pooled it\"}\n",
+            "{\"doc_id\": 3, ",
+            "\"text\": ",
+            "\"id\": null}",
+            "{broken\n",
+            "id,text,speaker\n",
+            "1,\"quoted\nnewline\",Ann\n",
+            ";",
+            "\t",
+            ",",
+            "\"",
+            "caf\u{e9} ",
+            "\u{1F642}",
+            "\u{feff}",
+            "\u{200b}",
+            "words and more words. ",
+        ];
+
+        fn fragments() -> impl Strategy<Value = String> {
+            proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..60)
+                .prop_map(|parts| parts.concat())
+        }
+
+        fn check(bytes: &[u8]) {
+            for format in FORMATS {
+                match parse(bytes, format, "in/t.x", "t", &ReadOptions::default()) {
+                    Err(e) => assert_eq!(e.path, "in/t.x"),
+                    Ok(parsed) => {
+                        for e in &parsed.errors {
+                            assert_eq!(e.path, "in/t.x");
+                        }
+                        if format == Format::Text {
+                            let text = decode(bytes, "in/t.x").unwrap();
+                            let chars: Vec<char> = text.chars().collect();
+                            for unit in parsed.documents.iter().flat_map(|d| &d.units) {
+                                let start = unit.char_start as usize;
+                                let len = unit.text.chars().count();
+                                let slice: String = chars[start..start + len].iter().collect();
+                                assert_eq!(slice, unit.text);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(600))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                check(&bytes);
+            }
+
+            #[test]
+            fn transcript_like_fragments_never_panic(text in fragments()) {
+                check(text.as_bytes());
+            }
+        }
+    }
 }
