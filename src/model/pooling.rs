@@ -16,8 +16,6 @@ pub enum Pooling {
 }
 
 impl Pooling {
-    pub const ALL: [Pooling; 3] = [Pooling::Mean, Pooling::Cls, Pooling::MeanCls];
-
     /// Features per sequence for an encoder of width `hidden`.
     pub fn features(self, hidden: usize) -> usize {
         match self {
