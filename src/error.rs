@@ -9,12 +9,10 @@ use serde::{Deserialize, Serialize};
 /// A fatal error: the run cannot go on (model directory unusable, output not writable, ...).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is shown in this message and not chained as a source, so that
+    // `discotag: error:` lines do not print it twice.
+    #[error("{context}: {io}")]
+    Io { context: String, io: std::io::Error },
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("parquet: {0}")]
@@ -51,7 +49,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            io: source,
         }
     }
 }
@@ -68,6 +66,8 @@ pub enum Position {
     Byte { offset: u64 },
     /// A 1-based record (CSV record, subtitle cue) with the line it starts on.
     Record { record: u64, line: u64 },
+    /// An entry of a zip container (DOCX, REFI-QDA .qdpx), by name.
+    Entry { entry: String },
 }
 
 impl fmt::Display for Position {
@@ -81,6 +81,7 @@ impl fmt::Display for Position {
             Position::Line { line, column: None } => write!(f, "line {line}"),
             Position::Byte { offset } => write!(f, "byte {offset}"),
             Position::Record { record, line } => write!(f, "record {record} (line {line})"),
+            Position::Entry { entry } => write!(f, "entry {entry}"),
         }
     }
 }

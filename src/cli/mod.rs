@@ -60,9 +60,13 @@ pub fn run() -> ExitCode {
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     error.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        e.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(
+                e.downcast_ref::<discotag::Error>(),
+                Some(discotag::Error::Io { io, .. }) if broken(io)
+            )
     })
 }
 

@@ -9,6 +9,7 @@ mod discover;
 mod jsonl;
 mod subtitles;
 mod text;
+pub mod zip_limits;
 
 use std::collections::BTreeMap;
 use std::path::Path;

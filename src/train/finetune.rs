@@ -43,10 +43,8 @@ pub struct FinetuneData<'a> {
 
 /// The fine-tuned encoder and head.
 pub struct Finetuned {
-    pub encoder: LoadedEncoder,
     pub encoder_vars: VarMap,
     pub head_vars: VarMap,
-    pub pooling: Pooling,
     pub best_epoch: usize,
     pub thresholds: Vec<f32>,
     pub dev: Report,
@@ -297,10 +295,8 @@ pub fn run(
     let (thresholds, dev) =
         calibrate::thresholds_and_report(&dev_scores, data.dev_truth, data.code_names);
     Ok(Finetuned {
-        encoder,
         encoder_vars,
         head_vars,
-        pooling,
         best_epoch: state.best_epoch,
         thresholds,
         dev,

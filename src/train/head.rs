@@ -38,7 +38,6 @@ impl HeadSpec {
 pub struct FittedHead {
     pub spec: HeadSpec,
     pub varmap: VarMap,
-    pub head: Head,
     pub best_epoch: usize,
     pub thresholds: Vec<f32>,
     /// Dev scores at the calibrated thresholds (the selection criterion).
@@ -158,7 +157,6 @@ pub fn fit(
     Ok(FittedHead {
         spec,
         varmap,
-        head,
         best_epoch,
         thresholds,
         dev,

@@ -36,12 +36,12 @@ use crate::model::{self, Classifier, EncoderRef, HeadConfig, LoadOptions, Poolin
 use crate::rng::SplitMix;
 use head::{FittedHead, HeadData, HeadSpec};
 
-/// What is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is trained (`--mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// Frozen encoder, trained head.
+    /// Frozen encoder, trained head (fast; the default).
     Head,
-    /// Every encoder weight and the head.
+    /// Fine-tune every encoder weight together with the head (slow on CPU).
     Finetune,
 }
 
@@ -124,9 +124,7 @@ pub struct TrainSummary {
     pub mode: Mode,
     pub train_size: usize,
     pub dev_size: usize,
-    /// The kept architecture, in words.
-    pub architecture: String,
-    /// The head alone, in words.
+    /// The kept head, in words.
     pub head: String,
     pub best_epoch: usize,
     pub candidates: Vec<Candidate>,
@@ -136,6 +134,16 @@ pub struct TrainSummary {
     /// Fine-tuning only: optimiser steps and seconds per step.
     pub steps: Option<(usize, f64)>,
     pub seconds: f64,
+}
+
+impl TrainSummary {
+    /// The kept architecture, in words.
+    pub fn architecture(&self) -> String {
+        match self.mode {
+            Mode::Head => self.head.clone(),
+            Mode::Finetune => format!("fine-tuned encoder with a {}", self.head),
+        }
+    }
 }
 
 /// Class-weighted binary cross-entropy on logits: positives of code c weigh `pos_weight[c]`.
@@ -396,7 +404,6 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         mode: config.mode,
         train_size: train_items.len(),
         dev_size: dev_items.len(),
-        architecture: best.spec.describe(),
         head: best.spec.describe(),
         best_epoch: best.best_epoch,
         candidates,
@@ -413,9 +420,9 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         hidden: best.spec.hidden,
         max_tokens: config.max_tokens,
     };
+    drop(encoder); // fine-tuning loads its own trainable copy
     match config.mode {
         Mode::Head => {
-            drop(encoder);
             best.varmap
                 .save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
             config
@@ -424,7 +431,6 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             let _ = std::fs::remove_file(config.out.join(model::ENCODER_DELTA_FILE));
         }
         Mode::Finetune => {
-            drop(encoder);
             let finetune_data = finetune::FinetuneData {
                 train_texts: &train_texts,
                 train_y: &train_y,
@@ -446,7 +452,6 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                     fingerprint: &fingerprint(config, &train_items, &dev_items),
                 },
             )?;
-            summary.architecture = format!("fine-tuned encoder with a {}", best.spec.describe());
             summary.best_epoch = tuned.best_epoch;
             summary.dev = tuned.dev.clone();
             summary.thresholds = tuned.thresholds.clone();
