@@ -10,6 +10,7 @@
 pub mod lock;
 pub mod manifest;
 pub mod parquet;
+pub mod read;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

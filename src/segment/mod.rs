@@ -55,6 +55,16 @@ pub fn split(
     }
 }
 
+/// Splits `text` into `turn` or `sentence` byte ranges without a tokenizer, for comparing
+/// coders' spans where no encoder runs. `None` for `window`, which needs the token budget.
+pub fn split_untokenized(text: &str, unit: SegmentUnit) -> Option<Vec<Range<usize>>> {
+    match unit {
+        SegmentUnit::Turn => Some(trim(text, 0..text.len()).into_iter().collect()),
+        SegmentUnit::Sentence => Some(sentences(text)),
+        SegmentUnit::Window => None,
+    }
+}
+
 /// Narrows a byte range to exclude leading and trailing white space; `None` if nothing is left.
 fn trim(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     let slice = &text[range.clone()];
