@@ -1,3 +1,4 @@
-//! Scores for a model's predictions against reference labels.
+//! Scores for a model's predictions against reference labels, and agreement between coders.
 
+pub mod agreement;
 pub mod classification;
