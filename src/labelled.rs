@@ -2,7 +2,7 @@
 //! `agree`. Other fields are allowed and ignored. Unknown codes, duplicate ids and malformed
 //! lines are errors naming the file and line.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -18,25 +18,43 @@ pub struct Labelled {
     pub labels: Vec<bool>,
 }
 
+/// One labelled utterance as written, codes as names: what `agree` reads before it knows the
+/// code list. Fields other than `id`, `text` and `labels` are kept as strings (`speaker` among
+/// them) for grouping in reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawLabelled {
+    pub id: String,
+    pub text: String,
+    pub labels: Vec<String>,
+    /// 1-based line in the file.
+    pub line: usize,
+    /// Other fields with string, number or boolean values.
+    pub fields: BTreeMap<String, String>,
+}
+
 #[derive(Deserialize)]
 struct Line {
     id: serde_json::Value,
     text: String,
     labels: Vec<String>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
 }
 
-/// Reads a labelled-utterance file against a codebook.
-///
-/// # Errors
-/// On the first malformed line, unknown code or duplicate id, naming file and line; on an
-/// empty file.
-pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    let bad = |line: usize, reason: String| Error::Data {
+fn data_error(path: &Path, line: usize, reason: String) -> Error {
+    Error::Data {
         path: path.to_path_buf(),
         reason: format!("line {line}: {reason}"),
-    };
+    }
+}
+
+/// Reads a labelled-utterance file with codes as names.
+///
+/// # Errors
+/// On the first malformed line or duplicate id, naming file and line; on an empty file.
+pub fn read_raw(path: &Path) -> Result<Vec<RawLabelled>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let mut out = Vec::new();
     let mut ids = HashSet::new();
     for (i, raw) in text.lines().enumerate() {
@@ -45,36 +63,32 @@ pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
             continue;
         }
         let line: Line = serde_json::from_str(raw.trim_start_matches('\u{feff}')).map_err(|e| {
-            bad(
+            data_error(
+                path,
                 line_no,
                 format!("expected {{\"id\", \"text\", \"labels\": [..]}}: {e}"),
             )
         })?;
-        let id = match line.id {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
+        let id = scalar_string(line.id);
         if !ids.insert(id.clone()) {
-            return Err(bad(line_no, format!("id {id:?} appears twice")));
+            return Err(data_error(
+                path,
+                line_no,
+                format!("id {id:?} appears twice"),
+            ));
         }
-        let mut labels = vec![false; codebook.codes.len()];
-        for label in &line.labels {
-            let Some(index) = codebook.index_of(label) else {
-                return Err(bad(
-                    line_no,
-                    format!(
-                        "unknown code {label:?}; the codebook {} has {}",
-                        codebook.identity(),
-                        codebook.code_names().join(", ")
-                    ),
-                ));
-            };
-            labels[index] = true;
-        }
-        out.push(Labelled {
+        let fields = line
+            .rest
+            .into_iter()
+            .filter(|(_, v)| !v.is_null() && !v.is_array() && !v.is_object())
+            .map(|(k, v)| (k, scalar_string(v)))
+            .collect();
+        out.push(RawLabelled {
             id,
             text: line.text,
-            labels,
+            labels: line.labels,
+            line: line_no,
+            fields,
         });
     }
     if out.is_empty() {
@@ -84,6 +98,46 @@ pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
         });
     }
     Ok(out)
+}
+
+fn scalar_string(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Reads a labelled-utterance file against a codebook.
+///
+/// # Errors
+/// On the first malformed line, unknown code or duplicate id, naming file and line; on an
+/// empty file.
+pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
+    read_raw(path)?
+        .into_iter()
+        .map(|raw| {
+            let mut labels = vec![false; codebook.codes.len()];
+            for label in &raw.labels {
+                let Some(index) = codebook.index_of(label) else {
+                    return Err(data_error(
+                        path,
+                        raw.line,
+                        format!(
+                            "unknown code {label:?}; the codebook {} has {}",
+                            codebook.identity(),
+                            codebook.code_names().join(", ")
+                        ),
+                    ));
+                };
+                labels[index] = true;
+            }
+            Ok(Labelled {
+                id: raw.id,
+                text: raw.text,
+                labels,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! labelled utterances ([`labelled`]) and [`metrics`] scores a model. The command-line interface
 //! is in the binary's `cli` module; everything it does is reachable from this library.
 
+pub mod agree;
 pub mod batch;
 pub mod codebook;
 pub mod error;

@@ -1,6 +1,7 @@
 //! Defines discotag's command line: the `Cli` and its subcommands (one module each), dispatch,
 //! and the mapping of errors to exit codes.
 
+mod agree;
 mod eval;
 pub mod exit;
 mod label;
@@ -28,6 +29,8 @@ enum Command {
     Train(train::Args),
     /// Score a model on labelled utterances.
     Eval(eval::Args),
+    /// Agreement between two coders (human and model, or two humans), code by code.
+    Agree(agree::Args),
     /// Obtain, verify and describe the encoder and a model.
     Model(model::Args),
 }
@@ -39,6 +42,7 @@ pub fn run() -> ExitCode {
         Command::Label(args) => label::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Agree(args) => agree::run(args),
         Command::Model(args) => model::run(args),
     };
     match result {

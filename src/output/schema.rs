@@ -36,7 +36,8 @@ pub fn score_column(code: &str) -> String {
     format!("{SCORE_PREFIX}{code}")
 }
 
-fn labels_item() -> Field {
+/// The item field of every list-of-code-names column.
+pub fn list_item_field() -> Field {
     Field::new("item", DataType::Utf8, false)
 }
 
@@ -72,7 +73,7 @@ pub fn segment_schema(codes: &[String]) -> SchemaRef {
         Field::new(TEXT, DataType::Utf8, false),
         Field::new(TOKEN_COUNT, DataType::Int32, false),
         Field::new(TRUNCATED, DataType::Boolean, false),
-        Field::new(LABELS, DataType::List(Arc::new(labels_item())), false),
+        Field::new(LABELS, DataType::List(Arc::new(list_item_field())), false),
     ];
     fields.extend(
         codes
@@ -81,6 +82,38 @@ pub fn segment_schema(codes: &[String]) -> SchemaRef {
     );
     fields.push(Field::new(MODEL_ID, DataType::Utf8, false));
     fields.push(Field::new(METADATA, metadata_type(), false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Columns of the review queue that `discotag agree --disagreements` writes.
+pub const UNIT: &str = "unit";
+pub const SOURCE: &str = "source";
+pub const REFERENCE_CODES: &str = "reference_codes";
+pub const CANDIDATE_CODES: &str = "candidate_codes";
+pub const DISAGREEING_CODES: &str = "disagreeing_codes";
+pub const CONFIDENCE: &str = "confidence";
+
+/// The schema of the review queue (`agree --disagreements`), one row per unit the coders
+/// disagree on; score columns are null when the candidate has no scores.
+pub fn disagreement_schema(codes: &[String]) -> SchemaRef {
+    let list = || DataType::List(Arc::new(list_item_field()));
+    let mut fields = vec![
+        Field::new(UNIT, DataType::Utf8, false),
+        Field::new(SOURCE, DataType::Utf8, true),
+        Field::new(CHAR_START, DataType::Int64, true),
+        Field::new(CHAR_END, DataType::Int64, true),
+        Field::new(SPEAKER, DataType::Utf8, true),
+        Field::new(TEXT, DataType::Utf8, false),
+        Field::new(REFERENCE_CODES, list(), false),
+        Field::new(CANDIDATE_CODES, list(), false),
+        Field::new(DISAGREEING_CODES, list(), false),
+        Field::new(CONFIDENCE, DataType::Float32, true),
+    ];
+    fields.extend(
+        codes
+            .iter()
+            .map(|c| Field::new(score_column(c), DataType::Float32, true)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -155,7 +188,7 @@ pub fn to_record_batch(
     let mut truncated = BooleanBuilder::with_capacity(n);
     rows.iter()
         .for_each(|r| truncated.append_value(r.truncated));
-    let mut labels = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(labels_item()));
+    let mut labels = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(list_item_field()));
     for row in rows {
         for label in &row.labels {
             labels.values().append_value(label);
@@ -202,17 +235,22 @@ pub fn to_record_batch(
 mod tests {
     use super::*;
 
-    /// docs/SCHEMA.md lists every column of the schema, in order, with its type.
-    #[test]
-    fn schema_doc_matches_code() {
+    /// The column names of the first table after `heading` in docs/SCHEMA.md.
+    fn documented_columns(heading: &str) -> Vec<String> {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SCHEMA.md"))
             .unwrap();
-        let schema = segment_schema(&["prevention".into(), "empowerment".into()]);
-        let documented: Vec<String> = doc
+        let section = doc.split_once(heading).expect("heading in SCHEMA.md").1;
+        section
             .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
             .filter_map(|l| l.strip_prefix("| `"))
             .filter_map(|l| l.split_once('`').map(|(name, _)| name.to_string()))
-            .collect();
+            .collect()
+    }
+
+    /// The documented names of a schema's fields, score columns as one `score_<code>` line.
+    fn expected_columns(schema: &SchemaRef) -> Vec<String> {
         let mut expected: Vec<String> = Vec::new();
         for field in schema.fields() {
             let name = field.name();
@@ -224,8 +262,21 @@ mod tests {
                 expected.push(name.clone());
             }
         }
+        expected
+    }
+
+    /// docs/SCHEMA.md lists every column of both schemas, in order.
+    #[test]
+    fn schema_doc_matches_code() {
+        let codes = ["prevention".to_string(), "empowerment".to_string()];
         assert_eq!(
-            documented, expected,
+            documented_columns("## Segments"),
+            expected_columns(&segment_schema(&codes)),
+            "docs/SCHEMA.md is out of step with output/schema.rs"
+        );
+        assert_eq!(
+            documented_columns("## Disagreements"),
+            expected_columns(&disagreement_schema(&codes)),
             "docs/SCHEMA.md is out of step with output/schema.rs"
         );
     }

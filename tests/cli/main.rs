@@ -1,6 +1,7 @@
 //! The integration tests: each runs the real `discotag` binary on real files and reads the
 //! Parquet output back.
 
+mod agree;
 mod bad_input;
 mod data;
 mod determinism;

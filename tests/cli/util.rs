@@ -114,15 +114,17 @@ pub fn read_segments(out: &Path) -> Vec<RecordBatch> {
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect();
     files.sort();
-    let mut batches = Vec::new();
-    for file in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        batches.extend(reader.map(|b| b.unwrap()));
-    }
-    batches
+    files.iter().flat_map(|f| read_parquet(f)).collect()
+}
+
+/// Every batch of one Parquet file.
+pub fn read_parquet(file: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
 }
 
 /// A column of one batch, as its concrete array type.

@@ -1,0 +1,264 @@
+//! `discotag agree`: two human coders in JSONL, the model's output dataset against a human
+//! coder, the review queue and the report.
+
+use std::collections::HashMap;
+
+use arrow_array::Float32Array;
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::util::*;
+
+fn agree_json(wd: &Workdir, args: &[&str]) -> Value {
+    let out = wd
+        .command(&["agree", "--json"])
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("agree --json prints one JSON object")
+}
+
+fn close(value: &Value, expected: f64) {
+    let got = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"));
+    assert!((got - expected).abs() < 1e-9, "{got} != {expected}");
+}
+
+/// Ten utterances; on `prevention` the coders agree on 8 (3 both, 5 neither), and each codes one
+/// the other does not. Hand-computed: p_o = 0.8, p_e = 0.52, kappa = 0.28 / 0.48; AC1 with
+/// pi = 0.4: p_e = 0.48, (0.8 - 0.48) / 0.52; alpha from the coincidence matrix (n = 20,
+/// n_1 = 8, n_0 = 12, o_01 = 2): 1 - 19 * 2 / 96.
+#[test]
+fn two_human_coders_in_jsonl_match_hand_computed_statistics() {
+    let wd = Workdir::new();
+    let line = |id: usize, labels: &[&str]| {
+        format!(
+            "{{\"id\": \"u{id}\", \"text\": \"utterance {id}\", \"speaker\": \"{}\", \"labels\": {}}}\n",
+            if id % 2 == 0 { "GP" } else { "Commissioner" },
+            serde_json::to_string(labels).unwrap()
+        )
+    };
+    let reference: String = (0..10)
+        .map(|i| line(i, if i < 4 { &["prevention"] } else { &[] }))
+        .collect();
+    let candidate: String = (0..10)
+        .map(|i| {
+            line(
+                i,
+                if i < 3 || i == 4 {
+                    &["prevention"]
+                } else {
+                    &[]
+                },
+            )
+        })
+        .chain([line(99, &["prevention"])])
+        .collect();
+    wd.create("a.jsonl", reference);
+    wd.create("b.jsonl", candidate);
+    let report = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "a.jsonl",
+            "--candidate",
+            "b.jsonl",
+            "--bootstrap",
+            "200",
+        ],
+    );
+    assert_eq!(report["n_units"], 10);
+    assert_eq!(report["unmatched_candidate"], 1);
+    let p = &report["per_code"]["prevention"];
+    close(&p["percent_agreement"], 0.8);
+    close(&p["cohen_kappa"], 0.28 / 0.48);
+    close(&p["krippendorff_alpha"], 1.0 - 19.0 * 2.0 / 96.0);
+    close(&p["gwet_ac1"], 0.32 / 0.52);
+    close(&p["precision"], 0.75);
+    close(&p["recall"], 0.75);
+    close(&p["f1"], 0.75);
+    let kappa = report["intervals"]["per_code"]["prevention"]["cohen_kappa"]
+        .as_array()
+        .unwrap();
+    let (lo, hi) = (kappa[0].as_f64().unwrap(), kappa[1].as_f64().unwrap());
+    assert!(lo <= 0.28 / 0.48 && 0.28 / 0.48 <= hi, "[{lo}, {hi}]");
+    // The same seed gives the same intervals.
+    let again = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "a.jsonl",
+            "--candidate",
+            "b.jsonl",
+            "--bootstrap",
+            "200",
+        ],
+    );
+    assert_eq!(report["intervals"], again["intervals"]);
+}
+
+#[test]
+fn unknown_codes_and_missing_files_are_clear_errors() {
+    let wd = Workdir::new();
+    wd.create(
+        "a.jsonl",
+        "{\"id\": 1, \"text\": \"x\", \"labels\": [\"prevention\"]}\n",
+    );
+    wd.create(
+        "b.jsonl",
+        "{\"id\": 1, \"text\": \"x\", \"labels\": []}\n{\"id\": 2, \"text\": \"y\", \"labels\": [\"thrift\"]}\n",
+    );
+    let codebook = repo().join("data/codebooks/joint_commissioning.toml");
+    wd.command(&[
+        "agree",
+        "--reference",
+        "a.jsonl",
+        "--candidate",
+        "b.jsonl",
+        "--codebook",
+    ])
+    .arg(&codebook)
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("b.jsonl, line 2").and(predicate::str::contains("thrift")));
+    wd.command(&[
+        "agree",
+        "--reference",
+        "a.jsonl",
+        "--candidate",
+        "nope.jsonl",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("nope.jsonl"));
+    wd.command(&[
+        "agree",
+        "--reference",
+        "a.jsonl",
+        "--candidate",
+        "b.jsonl",
+        "--reference-coder",
+        "Alice",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains(".qdpx"));
+}
+
+/// The model's dataset as the candidate: every coded utterance is compared, statistics agree
+/// with their own tables, the curve exists, the review queue holds exactly the units that
+/// differ, most confident first, and the report renders.
+#[test]
+fn model_dataset_against_a_human_coder() {
+    let wd = Workdir::new();
+    let test = std::fs::read_to_string(repo().join("data/labelled/test.jsonl")).unwrap();
+    let coded: String = test.lines().take(60).map(|l| format!("{l}\n")).collect();
+    wd.create("coded.jsonl", &coded);
+    wd.command(&["label", "coded.jsonl", "--out", "run"])
+        .assert()
+        .success();
+    let report = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "coded.jsonl",
+            "--candidate",
+            "run",
+            "--disagreements",
+            "review.parquet",
+            "--report",
+            "report.html",
+        ],
+    );
+    assert_eq!(report["n_units"], 60);
+    assert_eq!(report["unmatched_reference"], 0);
+    let codes = ["prevention", "empowerment", "efficiency"];
+    for code in codes {
+        let stats = &report["per_code"][code];
+        for key in [
+            "percent_agreement",
+            "cohen_kappa",
+            "krippendorff_alpha",
+            "precision",
+            "recall",
+            "f1",
+        ] {
+            assert!(stats.get(key).is_some(), "{code}: no {key}");
+        }
+        let t = &report["tables"][code];
+        let n: u64 = [
+            "true_positive",
+            "false_positive",
+            "false_negative",
+            "true_negative",
+        ]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap())
+        .sum();
+        assert_eq!(n, 60);
+        let agree = (t["true_positive"].as_u64().unwrap() + t["true_negative"].as_u64().unwrap())
+            as f64
+            / 60.0;
+        close(&stats["percent_agreement"], agree);
+        assert_eq!(
+            report["threshold_curve"][code].as_array().unwrap().len(),
+            19
+        );
+    }
+
+    // The review queue: the units whose codes differ, by confidence.
+    let reference: HashMap<String, Vec<String>> = coded
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let id = match &v["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let labels = v["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            (id, labels)
+        })
+        .collect();
+    let segments = read_segments(&wd.path().join("run"));
+    let model: HashMap<String, Vec<String>> = strings(&segments, "record_id")
+        .into_iter()
+        .map(Option::unwrap)
+        .zip(labels(&segments))
+        .collect();
+    let differing = reference
+        .iter()
+        .filter(|(id, labels)| {
+            let mut a = (*labels).clone();
+            let mut b = model[*id].clone();
+            a.sort();
+            b.sort();
+            a != b
+        })
+        .count();
+    let review = read_parquet(&wd.path().join("review.parquet"));
+    let rows: usize = review.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, differing);
+    let confidence: Vec<f32> = review
+        .iter()
+        .flat_map(|b| column::<Float32Array>(b, "confidence").values().to_vec())
+        .collect();
+    assert!(
+        confidence.windows(2).all(|w| w[0] >= w[1]),
+        "{confidence:?}"
+    );
+
+    let html = std::fs::read_to_string(wd.path().join("report.html")).unwrap();
+    for code in codes {
+        assert!(html.contains(code), "report lacks {code}");
+    }
+    assert!(!html.contains("http://") && !html.contains("https://"));
+}
