@@ -1,3 +1,4 @@
 //! Scores for a model's predictions against reference labels.
 
 pub mod classification;
+pub mod report;
