@@ -4,6 +4,7 @@
 mod bad_input;
 mod data;
 mod determinism;
+mod docx;
 mod label;
 mod model;
 mod real_encoder;
