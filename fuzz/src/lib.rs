@@ -1,7 +1,8 @@
 //! The check every fuzz target runs: parsing arbitrary bytes as one format never panics, every
-//! error names the input, and plain-text units index the decoded file exactly.
+//! error names the input, and plain-text and DOCX units index their offset base (the decoded
+//! file, the DOCX plain text) exactly.
 
-use discotag::input::{Format, ReadOptions, parse};
+use discotag::input::{Format, ReadOptions, docx, parse};
 
 pub fn check(data: &[u8], format: Format) {
     let path = "fuzz/input";
@@ -9,8 +10,12 @@ pub fn check(data: &[u8], format: Format) {
         Err(e) => assert_eq!(e.path, path),
         Ok(parsed) => {
             assert!(parsed.errors.iter().all(|e| e.path == path));
-            if format == Format::Text {
-                let text = decoded(data);
+            let offset_base = match format {
+                Format::Text => Some(decoded(data)),
+                Format::Docx => Some(docx::plain_text(data, path).expect("parse accepted it")),
+                _ => None,
+            };
+            if let Some(text) = offset_base {
                 let chars: Vec<char> = text.chars().collect();
                 for unit in parsed.documents.iter().flat_map(|d| &d.units) {
                     let start = unit.char_start as usize;
@@ -22,6 +27,29 @@ pub fn check(data: &[u8], format: Format) {
             }
         }
     }
+}
+
+/// Wraps arbitrary bytes as the main part (`word/document.xml`) of an otherwise valid .docx and
+/// checks it: random bytes are almost never a zip, so this reaches the XML walker far more often
+/// than the `docx` target does.
+pub fn check_docx_main_part(xml: &[u8]) {
+    use std::io::Write;
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored);
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let entries: [(&str, &[u8]); 2] = [
+        (
+            "_rels/.rels",
+            br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#,
+        ),
+        ("word/document.xml", xml),
+    ];
+    for (name, data) in entries {
+        writer.start_file(name, stored).expect("in-memory zip");
+        writer.write_all(data).expect("in-memory zip");
+    }
+    let bytes = writer.finish().expect("in-memory zip").into_inner();
+    check(&bytes, Format::Docx);
 }
 
 /// The decoded text as the reader saw it: UTF-16 with a byte-order mark, else UTF-8.

@@ -97,12 +97,13 @@ fn format_for(path: &Path, forced: Option<Format>) -> Result<Format, String> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match (ext.as_str(), forced) {
-        ("docx" | "qdpx", _) => Err(format!(
+        ("qdpx", _) => Err(format!(
             ".{ext} files are not supported yet: export the transcript as plain text (.txt)"
         )),
         (_, Some(format)) => Ok(format),
         _ => Err(
-            "unknown file type: name its format with --format (text, jsonl, csv, vtt, srt)".into(),
+            "unknown file type: name its format with --format (text, jsonl, csv, vtt, srt, docx)"
+                .into(),
         ),
     }
 }
@@ -241,7 +242,8 @@ mod tests {
         std::fs::write(dir.path().join("sub/c.vtt"), "x").unwrap();
         std::fs::write(dir.path().join("notes.pdf"), "x").unwrap();
         std::fs::write(dir.path().join(".hidden.txt"), "x").unwrap();
-        std::fs::write(dir.path().join("old.docx"), "x").unwrap();
+        std::fs::write(dir.path().join("old.qdpx"), "x").unwrap();
+        std::fs::write(dir.path().join("word.docx"), "x").unwrap();
         let found = discover(&[dir.path().to_path_buf()], None, Shard::default());
         let names: Vec<_> = found
             .inputs
@@ -254,8 +256,12 @@ mod tests {
                     .into_owned()
             })
             .collect();
-        assert_eq!(names, vec!["a.jsonl", "b.txt", "old.docx", "sub/c.vtt"]);
+        assert_eq!(
+            names,
+            vec!["a.jsonl", "b.txt", "old.qdpx", "sub/c.vtt", "word.docx"]
+        );
         assert!(found.inputs[2].format.is_err());
+        assert_eq!(found.inputs[4].format, Ok(Format::Docx));
         assert_eq!(found.skipped.len(), 1);
     }
 }

@@ -6,6 +6,7 @@
 
 mod csv;
 mod discover;
+pub mod docx;
 mod jsonl;
 mod subtitles;
 mod text;
@@ -42,6 +43,8 @@ pub enum Format {
     Vtt,
     /// SubRip subtitles.
     Srt,
+    /// Word `.docx`: paragraphs become lines of plain text, then read as plain text.
+    Docx,
 }
 
 impl Format {
@@ -54,6 +57,7 @@ impl Format {
             "csv" | "tsv" => Some(Format::Csv),
             "vtt" => Some(Format::Vtt),
             "srt" => Some(Format::Srt),
+            "docx" => Some(Format::Docx),
             _ => None,
         }
     }
@@ -65,6 +69,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Vtt => "vtt",
             Format::Srt => "srt",
+            Format::Docx => "docx",
         }
     }
 }
@@ -139,7 +144,8 @@ pub struct Parsed {
 ///
 /// # Errors
 /// An [`InputError`] for problems with the whole input: binary content, invalid UTF-8, an empty
-/// file, a CSV without its text column. Problems with single records are in [`Parsed::errors`].
+/// file, a CSV without its text column, a damaged or hostile DOCX container. Problems with
+/// single records are in [`Parsed::errors`].
 pub fn parse(
     bytes: &[u8],
     format: Format,
@@ -147,14 +153,15 @@ pub fn parse(
     default_doc_id: &str,
     options: &ReadOptions,
 ) -> Result<Parsed, InputError> {
-    let decoded = decode(bytes, display_path)?;
-    let text = decoded.as_ref();
+    let decoded = || decode(bytes, display_path);
     let parsed = match format {
-        Format::Text => text::parse(text, display_path, default_doc_id)?,
-        Format::Jsonl => jsonl::parse(text, display_path, default_doc_id),
-        Format::Csv => csv::parse(text, display_path, default_doc_id, &options.csv)?,
-        Format::Vtt => subtitles::parse_vtt(text, display_path, default_doc_id)?,
-        Format::Srt => subtitles::parse_srt(text, display_path, default_doc_id)?,
+        Format::Text => text::parse(&decoded()?, display_path, default_doc_id)?,
+        Format::Jsonl => jsonl::parse(&decoded()?, display_path, default_doc_id),
+        Format::Csv => csv::parse(&decoded()?, display_path, default_doc_id, &options.csv)?,
+        Format::Vtt => subtitles::parse_vtt(&decoded()?, display_path, default_doc_id)?,
+        Format::Srt => subtitles::parse_srt(&decoded()?, display_path, default_doc_id)?,
+        // A zip container: read from its bytes, not decoded as text.
+        Format::Docx => docx::parse(bytes, display_path, default_doc_id)?,
     };
     if parsed.documents.iter().all(|d| d.units.is_empty()) && parsed.errors.is_empty() {
         return Err(InputError::file(
@@ -365,12 +372,13 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const FORMATS: [Format; 5] = [
+        const FORMATS: [Format; 6] = [
             Format::Text,
             Format::Jsonl,
             Format::Csv,
             Format::Vtt,
             Format::Srt,
+            Format::Docx,
         ];
 
         const FRAGMENTS: &[&str] = &[

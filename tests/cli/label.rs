@@ -15,7 +15,7 @@ fn labels_the_bundled_samples_in_every_format() {
     let out = wd.path().join("out");
     let batches = read_segments(&out);
     let sources = strings(&batches, "source_path");
-    for ext in ["txt", "jsonl", "csv", "vtt", "srt"] {
+    for ext in ["txt", "jsonl", "csv", "vtt", "srt", "docx"] {
         assert!(
             sources.iter().any(|s| s.as_deref().unwrap().ends_with(ext)),
             "no rows from .{ext}"
@@ -58,7 +58,7 @@ fn labels_the_bundled_samples_in_every_format() {
     // The manifest lists every input as done with its hash.
     let manifest = manifest(&out);
     let inputs = manifest["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 5);
+    assert_eq!(inputs.len(), 6);
     assert!(
         inputs
             .iter()

@@ -5,6 +5,7 @@ mod agree;
 mod bad_input;
 mod data;
 mod determinism;
+mod docx;
 mod label;
 mod model;
 mod real_encoder;
