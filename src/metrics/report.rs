@@ -1055,7 +1055,7 @@ impl Page<'_> {
             }
         );
         for s in &level.per_code {
-            let row = self.stats_row(s, &esc(&s.code));
+            let row = self.stats_row(s, &esc(&s.code), true);
             self.out.push_str(&row);
         }
         self.out.push_str("</tbody><tfoot>");
@@ -1064,12 +1064,13 @@ impl Page<'_> {
         } else {
             esc(&level.macro_stats.code)
         };
-        let row = self.stats_row(&level.macro_stats, &label);
+        // Supports do not average: the macro row leaves them blank.
+        let row = self.stats_row(&level.macro_stats, &label, false);
         self.out.push_str(&row);
         self.out.push_str("</tfoot></table></div>");
     }
 
-    fn stats_row(&mut self, s: &CodeStats, label_html: &str) -> String {
+    fn stats_row(&mut self, s: &CodeStats, label_html: &str, show_support: bool) -> String {
         let iv = s.intervals.unwrap_or_default();
         let ci = |i: Option<[f64; 2]>, as_percent: bool| -> String {
             match i {
@@ -1104,10 +1105,17 @@ impl Page<'_> {
             (self.stat(s.recall), ci(iv.recall, false)),
             (self.stat(s.f1), ci(iv.f1, false)),
         ];
+        let support = |n: u64| {
+            if show_support {
+                count(n)
+            } else {
+                String::new()
+            }
+        };
         let mut row = format!(
             r#"<tr><th scope="row">{label_html}</th><td>{}</td><td>{}</td>"#,
-            count(s.support_reference),
-            count(s.support_candidate)
+            support(s.support_reference),
+            support(s.support_candidate)
         );
         for (value, interval) in cells {
             put!(row, "<td>{value}{interval}</td>");
