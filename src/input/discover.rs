@@ -97,7 +97,7 @@ fn format_for(path: &Path, forced: Option<Format>) -> Result<Format, String> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match (ext.as_str(), forced) {
-        ("docx" | "qdpx", _) => Err(format!(
+        ("docx", _) => Err(format!(
             ".{ext} files are not supported yet: export the transcript as plain text (.txt)"
         )),
         (_, Some(format)) => Ok(format),

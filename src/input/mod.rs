@@ -7,6 +7,7 @@
 mod csv;
 mod discover;
 mod jsonl;
+mod qdpx;
 mod subtitles;
 mod text;
 pub mod zip_limits;
@@ -42,6 +43,8 @@ pub enum Format {
     Vtt,
     /// SubRip subtitles.
     Srt,
+    /// REFI-QDA project (.qdpx): each text source is a document, parsed as plain text.
+    Qdpx,
 }
 
 impl Format {
@@ -54,6 +57,7 @@ impl Format {
             "csv" | "tsv" => Some(Format::Csv),
             "vtt" => Some(Format::Vtt),
             "srt" => Some(Format::Srt),
+            "qdpx" => Some(Format::Qdpx),
             _ => None,
         }
     }
@@ -65,6 +69,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Vtt => "vtt",
             Format::Srt => "srt",
+            Format::Qdpx => "qdpx",
         }
     }
 }
@@ -147,14 +152,15 @@ pub fn parse(
     default_doc_id: &str,
     options: &ReadOptions,
 ) -> Result<Parsed, InputError> {
-    let decoded = decode(bytes, display_path)?;
-    let text = decoded.as_ref();
+    // A .qdpx is a zip container: its reader decodes each source's plain text itself.
+    let decoded = || decode(bytes, display_path);
     let parsed = match format {
-        Format::Text => text::parse(text, display_path, default_doc_id)?,
-        Format::Jsonl => jsonl::parse(text, display_path, default_doc_id),
-        Format::Csv => csv::parse(text, display_path, default_doc_id, &options.csv)?,
-        Format::Vtt => subtitles::parse_vtt(text, display_path, default_doc_id)?,
-        Format::Srt => subtitles::parse_srt(text, display_path, default_doc_id)?,
+        Format::Text => text::parse(&decoded()?, display_path, default_doc_id)?,
+        Format::Jsonl => jsonl::parse(&decoded()?, display_path, default_doc_id),
+        Format::Csv => csv::parse(&decoded()?, display_path, default_doc_id, &options.csv)?,
+        Format::Vtt => subtitles::parse_vtt(&decoded()?, display_path, default_doc_id)?,
+        Format::Srt => subtitles::parse_srt(&decoded()?, display_path, default_doc_id)?,
+        Format::Qdpx => qdpx::parse(bytes, display_path)?,
     };
     if parsed.documents.iter().all(|d| d.units.is_empty()) && parsed.errors.is_empty() {
         return Err(InputError::file(
