@@ -235,7 +235,7 @@ impl PositionMap {
             .crlf_starts
             .iter()
             .enumerate()
-            .take_while(|(k, s)| **s - *k as u64 + 1 <= position)
+            .take_while(|(k, s)| **s - (*k as u64) < position)
             .count() as u64;
         let code_points = position + before;
         (code_points <= self.len).then_some(code_points)
@@ -266,6 +266,11 @@ pub(crate) fn guid_key(guid: &str) -> String {
         .trim_start_matches('{')
         .trim_end_matches('}')
         .to_ascii_lowercase()
+}
+
+/// Whether two GUIDs name the same thing (case and braces ignored, as producers differ).
+pub fn same_guid(a: &str, b: &str) -> bool {
+    guid_key(a) == guid_key(b)
 }
 
 /// Whether a GUID has the form the REFI-QDA schema requires (`8-4-4-4-12` hex digits,

@@ -205,8 +205,7 @@ pub fn write_codings(
             content.push_str(&format!("\n      </{prefix}PlainTextSelection>"));
             selection_count += 1;
         }
-        content.push_str("\n    ");
-        edits.push(anchor.insert(content, &format!("{prefix}TextSource")));
+        edits.push(anchor.insert(content, &format!("{prefix}TextSource"), "    "));
     }
 
     let user_xml = format!(
@@ -234,7 +233,7 @@ pub fn write_codings(
     };
     match &anchors.users {
         Some(users) => {
-            edits.push(users.insert(format!("{user_xml}\n  "), &format!("{prefix}Users")));
+            edits.push(users.insert(user_xml, &format!("{prefix}Users"), "  "));
             if anchors.codebook.is_none() && !codebook_xml.is_empty() {
                 edits.push(Edit::insert_at(users.end, codebook_xml.clone()));
             }
@@ -244,7 +243,6 @@ pub fn write_codings(
             if anchors.codebook.is_none() {
                 content.push_str(&codebook_xml);
             }
-            content.push('\n');
             edits.push(
                 anchors
                     .project
@@ -255,11 +253,12 @@ pub fn write_codings(
     if !codes_xml.is_empty() {
         match (&anchors.codebook, &anchors.codes) {
             (_, Some(codes)) => {
-                edits.push(codes.insert(format!("{codes_xml}\n    "), &format!("{prefix}Codes")))
+                edits.push(codes.insert(codes_xml, &format!("{prefix}Codes"), "    "))
             }
             (Some(codebook), None) => edits.push(codebook.insert(
-                format!("\n    <{prefix}Codes>{codes_xml}\n    </{prefix}Codes>\n  "),
+                format!("\n    <{prefix}Codes>{codes_xml}\n    </{prefix}Codes>"),
                 &format!("{prefix}CodeBook"),
+                "  ",
             )),
             (None, None) => {} // the whole CodeBook was inserted with the users
         }
@@ -436,7 +435,7 @@ fn apply(text: &str, mut edits: Vec<Edit>) -> String {
 }
 
 /// Where new children go in an element of `project.qde`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Container {
     /// Byte offset just after the opening tag (`<Users ...>`).
     open_end: usize,
@@ -450,13 +449,14 @@ struct Container {
 }
 
 impl Container {
-    /// An edit adding `content` as the element's last children (before any that must follow).
-    fn insert(&self, content: String, qualified_name: &str) -> Edit {
+    /// An edit adding `content` as the element's last children (before any that must follow);
+    /// an empty element is opened up and closed on a line indented by `closing_indent`.
+    fn insert(&self, content: String, qualified_name: &str, closing_indent: &str) -> Edit {
         if self.empty {
             Edit {
                 at: self.insert_at,
                 remove: self.end - self.insert_at,
-                insert: format!(">{content}</{qualified_name}>"),
+                insert: format!(">{content}\n{closing_indent}</{qualified_name}>"),
             }
         } else {
             Edit::insert_at(self.insert_at, content)
@@ -466,7 +466,7 @@ impl Container {
     /// An edit adding `content` as the element's first children.
     fn insert_first(&self, content: String, qualified_name: &str) -> Edit {
         if self.empty {
-            self.insert(content, qualified_name)
+            self.insert(content, qualified_name, "")
         } else {
             Edit::insert_at(self.open_end, content)
         }
@@ -483,17 +483,6 @@ struct Anchors {
     codes: Option<Container>,
     /// Top-level `Sources/TextSource` elements by GUID key.
     sources: HashMap<String, Container>,
-}
-
-impl Default for Container {
-    fn default() -> Self {
-        Container {
-            open_end: 0,
-            insert_at: 0,
-            empty: false,
-            end: 0,
-        }
-    }
 }
 
 /// Children of a `TextSource` that the schema puts after its `PlainTextSelection`s.
@@ -522,7 +511,7 @@ fn find_anchors(qde: &str) -> Result<Anchors, String> {
                 let (name, mut container, guid) =
                     stack.pop().ok_or("a closing tag without an opening one")?;
                 if container.insert_at == 0 {
-                    container.insert_at = before;
+                    container.insert_at = trim_back(qde, before);
                 }
                 container.end = after;
                 let path: Vec<&str> = stack.iter().map(|(n, _, _)| n.as_str()).collect();
@@ -555,7 +544,7 @@ fn open_or_record(
         && let Some((_, container, _)) = stack.last_mut()
         && container.insert_at == 0
     {
-        container.insert_at = before;
+        container.insert_at = trim_back(qde, before);
     }
     let guid = start
         .try_get_attribute("guid")
@@ -581,6 +570,12 @@ fn open_or_record(
         stack.push((name, container, guid));
     }
     Ok(())
+}
+
+/// The offset before the white space that ends `text[..at]`, so that new children follow the
+/// last existing one and the original line break and indentation stay before the closing tag.
+fn trim_back(text: &str, at: usize) -> usize {
+    text[..at].trim_end().len()
 }
 
 /// Keeps the containers new elements go into, by their place in the document.

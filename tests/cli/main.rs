@@ -6,6 +6,7 @@ mod data;
 mod determinism;
 mod label;
 mod model;
+mod qdpx;
 mod real_encoder;
 mod resume;
 mod train_eval;
