@@ -271,6 +271,14 @@ fn read_text_source(
         ));
         return;
     }
+    if project.source(&guid).is_some() {
+        project.source_errors.push(entry_error(
+            path,
+            project_entry,
+            format!("{label}: another text source has the same GUID; left out"),
+        ));
+        return;
+    }
     let text = match source_text(element, texts) {
         Ok(text) => text,
         Err((entry, reason)) => {

@@ -268,7 +268,7 @@ pub fn write_codings(
     if bom {
         new_qde.extend_from_slice(b"\xEF\xBB\xBF");
     }
-    new_qde.extend_from_slice(apply(qde, edits).as_bytes());
+    new_qde.extend_from_slice(apply(qde, edits).map_err(invalid)?.as_bytes());
     let bytes = rewrite_archive(original, path, &project.project_entry, &new_qde)?;
     Ok(Written {
         bytes,
@@ -420,18 +420,21 @@ impl Edit {
     }
 }
 
-fn apply(text: &str, mut edits: Vec<Edit>) -> String {
+fn apply(text: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     edits.sort_by_key(|e| e.at);
     let mut out =
         String::with_capacity(text.len() + edits.iter().map(|e| e.insert.len()).sum::<usize>());
     let mut done = 0;
     for edit in edits {
+        if edit.at < done {
+            return Err("project.qde could not be edited: two changes overlap".into());
+        }
         out.push_str(&text[done..edit.at]);
         out.push_str(&edit.insert);
         done = edit.at + edit.remove;
     }
     out.push_str(&text[done..]);
-    out
+    Ok(out)
 }
 
 /// Where new children go in an element of `project.qde`.
