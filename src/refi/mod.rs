@@ -20,14 +20,18 @@
 //!
 //! - **Byte-order mark.** A UTF-8 (or UTF-16) byte-order mark at the start of a plain-text
 //!   entry is an encoding signature, not text, and is not counted: positions start at the
-//!   character after it, and [`TextSource::plain_text`] does not contain it. Windows producers
-//!   (NVivo, .NET's default UTF-8 writer) write the mark while counting from the first real
-//!   character, and Qt-based tools (QualCoder) drop it on display; a tool counting the mark
-//!   would put every selection one character late, which the REFI-QDA standard (positions
-//!   index the characters of the UTF-8 text) does not support.
-//! - **Line ends.** `\r\n` is two code points, as the standard's character count says and as
-//!   NVivo and MAXQDA write it. ATLAS.ti is the known exception: it stores `\r\n` in the text
-//!   but counts it as one character (QualCoder's importer special-cases it for this reason).
+//!   character after it, and [`TextSource::plain_text`] does not contain it. The standard
+//!   defines positions on the characters of the UTF-8 text, Unicode treats a leading U+FEFF as
+//!   a signature, Windows tools write one readily (.NET's default UTF-8 writer does), and
+//!   QualCoder drops it on import (Qt removes it). Counting it would put every selection of
+//!   such a file one character late. This is a decision from those sources, not a check
+//!   against files from every tool; [`TextSource::had_byte_order_mark`] records where it
+//!   applied.
+//! - **Line ends.** `\r\n` is two code points, as counting the characters of the text implies
+//!   and as NVivo's Windows exports count it (QualCoder's importer, which reads text with `\n`
+//!   line ends, pads each to two characters for CRLF files). ATLAS.ti is the known exception:
+//!   it stores `\r\n` in the text but counts it as one character (QualCoder's importer turns
+//!   the padding off for it).
 //!   When the project's `origin` names ATLAS.ti, positions are converted ([`LineEnds`]), both
 //!   when reading and when writing back, so codings still slice the text exactly.
 //! - **Astral characters** (emoji) are one code point each, never two UTF-16 units.
