@@ -13,7 +13,8 @@
 //! | encode and classify | [`model`] | candle BERT encoder, mean pooling, multi-label head |
 //! | write | [`output`] | Parquet dataset, run manifest, errors file, lock |
 //!
-//! [`pipeline`] wires the stages together over bounded channels. [`train`] fits the head from
+//! [`pipeline`] wires the stages together over bounded channels. [`refi`] reads and writes
+//! REFI-QDA projects (.qdpx) and codebooks (.qdc). [`train`] fits the head from
 //! labelled utterances ([`labelled`]) and [`metrics`] scores a model. The command-line interface
 //! is in the binary's `cli` module; everything it does is reachable from this library.
 
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod refi;
 pub mod rng;
 pub mod segment;
 pub mod telemetry;

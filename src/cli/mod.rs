@@ -6,6 +6,7 @@ mod eval;
 pub mod exit;
 mod label;
 mod model;
+mod qdpx;
 mod train;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     Agree(agree::Args),
     /// Obtain, verify and describe the encoder and a model.
     Model(model::Args),
+    /// REFI-QDA: write the model's labels into a .qdpx project; import a .qdc codebook.
+    Qdpx(qdpx::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -44,6 +47,7 @@ pub fn run() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Agree(args) => agree::run(args),
         Command::Model(args) => model::run(args),
+        Command::Qdpx(args) => qdpx::run(args),
     };
     match result {
         Ok(code) => exit::code(code),

@@ -92,20 +92,10 @@ fn format_for(path: &Path, forced: Option<Format>) -> Result<Format, String> {
     if let Some(format) = Format::from_path(path) {
         return Ok(format);
     }
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    match (ext.as_str(), forced) {
-        ("qdpx", _) => Err(format!(
-            ".{ext} files are not supported yet: export the transcript as plain text (.txt)"
-        )),
-        (_, Some(format)) => Ok(format),
-        _ => Err(
-            "unknown file type: name its format with --format (text, jsonl, csv, vtt, srt, docx)"
-                .into(),
-        ),
-    }
+    forced.ok_or_else(|| {
+        "unknown file type: name its format with --format (text, jsonl, csv, vtt, srt, docx, qdpx)"
+            .into()
+    })
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -242,7 +232,7 @@ mod tests {
         std::fs::write(dir.path().join("sub/c.vtt"), "x").unwrap();
         std::fs::write(dir.path().join("notes.pdf"), "x").unwrap();
         std::fs::write(dir.path().join(".hidden.txt"), "x").unwrap();
-        std::fs::write(dir.path().join("old.qdpx"), "x").unwrap();
+        std::fs::write(dir.path().join("project.qdpx"), "x").unwrap();
         std::fs::write(dir.path().join("word.docx"), "x").unwrap();
         let found = discover(&[dir.path().to_path_buf()], None, Shard::default());
         let names: Vec<_> = found
@@ -258,9 +248,9 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec!["a.jsonl", "b.txt", "old.qdpx", "sub/c.vtt", "word.docx"]
+            vec!["a.jsonl", "b.txt", "project.qdpx", "sub/c.vtt", "word.docx"]
         );
-        assert!(found.inputs[2].format.is_err());
+        assert_eq!(found.inputs[2].format, Ok(Format::Qdpx));
         assert_eq!(found.inputs[4].format, Ok(Format::Docx));
         assert_eq!(found.skipped.len(), 1);
     }

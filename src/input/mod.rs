@@ -8,6 +8,7 @@ mod csv;
 mod discover;
 pub mod docx;
 mod jsonl;
+mod qdpx;
 mod subtitles;
 mod text;
 pub mod zip_limits;
@@ -45,6 +46,8 @@ pub enum Format {
     Srt,
     /// Word `.docx`: paragraphs become lines of plain text, then read as plain text.
     Docx,
+    /// REFI-QDA project (.qdpx): each text source is a document, parsed as plain text.
+    Qdpx,
 }
 
 impl Format {
@@ -58,6 +61,7 @@ impl Format {
             "vtt" => Some(Format::Vtt),
             "srt" => Some(Format::Srt),
             "docx" => Some(Format::Docx),
+            "qdpx" => Some(Format::Qdpx),
             _ => None,
         }
     }
@@ -70,6 +74,7 @@ impl Format {
             Format::Vtt => "vtt",
             Format::Srt => "srt",
             Format::Docx => "docx",
+            Format::Qdpx => "qdpx",
         }
     }
 }
@@ -153,6 +158,7 @@ pub fn parse(
     default_doc_id: &str,
     options: &ReadOptions,
 ) -> Result<Parsed, InputError> {
+    // A .qdpx is a zip container: its reader decodes each source's plain text itself.
     let decoded = || decode(bytes, display_path);
     let parsed = match format {
         Format::Text => text::parse(&decoded()?, display_path, default_doc_id)?,
@@ -162,6 +168,7 @@ pub fn parse(
         Format::Srt => subtitles::parse_srt(&decoded()?, display_path, default_doc_id)?,
         // A zip container: read from its bytes, not decoded as text.
         Format::Docx => docx::parse(bytes, display_path, default_doc_id)?,
+        Format::Qdpx => qdpx::parse(bytes, display_path)?,
     };
     if parsed.documents.iter().all(|d| d.units.is_empty()) && parsed.errors.is_empty() {
         return Err(InputError::file(

@@ -8,6 +8,7 @@ mod determinism;
 mod docx;
 mod label;
 mod model;
+mod qdpx;
 mod real_encoder;
 mod resume;
 mod train_eval;

@@ -1,0 +1,346 @@
+//! REFI-QDA through the binary: label a .qdpx (offsets slice each source's plain text), write
+//! the model's labels back with `qdpx export` (valid against the official schema, re-imported
+//! with the same codings), import a codebook with `qdpx codebook`, and hostile .qdpx files.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use discotag::output::read::read_dataset;
+use discotag::refi;
+
+use crate::util::*;
+
+/// The fixture project folder zipped into a .qdpx.
+fn fixture_qdpx() -> Vec<u8> {
+    let root = repo().join("tests/fixtures/refi-qda/commissioning");
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let name = entry
+                .path()
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            files.push((name, std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    zip_of(
+        &files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn entry(qdpx: &[u8], name: &str) -> Vec<u8> {
+    let mut zip = discotag::input::zip_limits::LimitedZip::open(qdpx, "t.qdpx").unwrap();
+    zip.read(name).unwrap()
+}
+
+/// xmllint validation of a project.qde against the official schema; skipped loudly without
+/// xmllint unless `DISCOTAG_REQUIRE_TOOLS=1`.
+fn assert_valid(qde: &[u8], schema: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.xml");
+    std::fs::write(&file, qde).unwrap();
+    let schema = repo().join("tests/fixtures/refi-qda").join(schema);
+    match std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "does not validate against {}:\n{}",
+            schema.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => {
+            assert!(
+                std::env::var("DISCOTAG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "xmllint is required (DISCOTAG_REQUIRE_TOOLS=1) but cannot run: {e}"
+            );
+            eprintln!(
+                "WARNING: xmllint not found ({e}); schema validation SKIPPED. Install libxml2-utils."
+            );
+        }
+    }
+}
+
+fn slice(text: &str, start: i64, end: i64) -> String {
+    text.chars()
+        .skip(start as usize)
+        .take((end - start) as usize)
+        .collect()
+}
+
+#[test]
+fn label_qdpx_offsets_slice_each_sources_plain_text() {
+    let wd = Workdir::new();
+    let qdpx = wd.create("study.qdpx", fixture_qdpx());
+    wd.command(&["label", "study.qdpx", "--out", "out", "--unit", "sentence"])
+        .assert()
+        .success();
+    let project = refi::read_project(&std::fs::read(&qdpx).unwrap(), "study.qdpx").unwrap();
+    let dataset = read_dataset(&wd.path().join("out")).unwrap();
+    assert!(dataset.rows.len() > 8, "{} rows", dataset.rows.len());
+    let mut doc_ids = BTreeSet::new();
+    for row in &dataset.rows {
+        let guid = &row.metadata[refi::SOURCE_GUID_KEY];
+        let source = project.source(guid).unwrap();
+        assert_eq!(row.metadata[refi::SOURCE_NAME_KEY], source.name);
+        assert_eq!(*row.doc_id, *source.name);
+        assert_eq!(
+            slice(&source.plain_text, row.char_start, row.char_end),
+            row.text
+        );
+        doc_ids.insert(row.doc_id.to_string());
+    }
+    assert_eq!(
+        doc_ids,
+        BTreeSet::from(["Site F GP interview".into(), "Site G commissioner".into()])
+    );
+    // The GP source's text has a byte-order mark, CRLF line ends and an emoji before this
+    // sentence; its offsets still slice the plain text (checked above) at the right place.
+    let fall = dataset
+        .rows
+        .iter()
+        .find(|r| r.text.starts_with("If the falls team"))
+        .unwrap();
+    assert!(fall.text.contains("🙂"));
+}
+
+#[test]
+fn qdpx_export_validates_and_reimports_the_models_codings() {
+    let wd = Workdir::new();
+    wd.create("study.qdpx", fixture_qdpx());
+    wd.command(&["label", "study.qdpx", "--out", "out", "--unit", "sentence"])
+        .assert()
+        .success();
+    wd.command(&[
+        "qdpx",
+        "export",
+        "--project",
+        "study.qdpx",
+        "--dataset",
+        "out",
+        "--out",
+        "with-model.qdpx",
+        "--coder",
+        "tiny model",
+    ])
+    .assert()
+    .success();
+    let original = std::fs::read(wd.path().join("study.qdpx")).unwrap();
+    let written = std::fs::read(wd.path().join("with-model.qdpx")).unwrap();
+    assert_valid(&entry(&written, "project.qde"), "Project.xsd");
+
+    let before = refi::read_project(&original, "study.qdpx").unwrap();
+    let after = refi::read_project(&written, "with-model.qdpx").unwrap();
+    assert!(after.coding_errors.is_empty(), "{:?}", after.coding_errors);
+    assert_eq!(after.sources, before.sources);
+    for coder in ["Ruth Okonjo", "Sam Patel"] {
+        assert_eq!(after.codings_by(coder), before.codings_by(coder));
+    }
+    // Every labelled row is covered by a coding of its code by the new coder, and every such
+    // coding starts and ends where labelled rows do (touching rows are merged).
+    let dataset = read_dataset(&wd.path().join("out")).unwrap();
+    let model = after.codings_by("tiny model");
+    let labelled: Vec<_> = dataset
+        .rows
+        .iter()
+        .flat_map(|r| r.labels.iter().map(move |l| (r, l)))
+        .collect();
+    assert!(!labelled.is_empty(), "the tiny model labels some rows");
+    assert!(!model.is_empty());
+    // The tiny model's codes (prevention, ...) are the fixture's codes (Prevention, ...) by
+    // name ignoring case, so no code is added.
+    assert_eq!(after.codes, before.codes);
+    let code_name = |c: &refi::Coding| after.code(&c.code_guid).unwrap().name.to_lowercase();
+    for (row, label) in &labelled {
+        let guid = &row.metadata[refi::SOURCE_GUID_KEY];
+        assert!(
+            model.iter().any(|c| refi::same_guid(&c.source_guid, guid)
+                && code_name(c) == **label
+                && c.start as i64 <= row.char_start
+                && row.char_end <= c.end as i64),
+            "row {:?} labelled {label} has no coding",
+            row.text
+        );
+    }
+    for coding in &model {
+        let code = code_name(coding);
+        let rows: Vec<_> = labelled
+            .iter()
+            .filter(|(r, l)| {
+                **l == code
+                    && refi::same_guid(&coding.source_guid, &r.metadata[refi::SOURCE_GUID_KEY])
+            })
+            .collect();
+        assert!(
+            rows.iter()
+                .any(|(r, _)| r.char_start == coding.start as i64)
+        );
+        assert!(rows.iter().any(|(r, _)| r.char_end == coding.end as i64));
+    }
+
+    // The same coder again is refused, with a fatal error.
+    wd.command(&[
+        "qdpx",
+        "export",
+        "--project",
+        "with-model.qdpx",
+        "--dataset",
+        "out",
+        "--out",
+        "again.qdpx",
+        "--coder",
+        "tiny model",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicates::str::contains(
+        "already has a user named \"tiny model\"",
+    ));
+}
+
+#[test]
+fn qdpx_codebook_produces_a_loadable_codebook() {
+    let wd = Workdir::new();
+    let qdc = r#"<?xml version="1.0" encoding="utf-8"?>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0" origin="MAXQDA 2022">
+  <Codes>
+    <Code guid="a2b94468-80a5-412f-92d6-e900d97b55a6" name="Efficiency or value for money" isCodable="true">
+      <Description>Getting more for the money.</Description>
+    </Code>
+    <Code guid="b2b94468-80a5-412f-92d6-e900d97b55a6" name="Place agenda" isCodable="true">
+      <Code guid="c2b94468-80a5-412f-92d6-e900d97b55a6" name="Locality" isCodable="true"/>
+    </Code>
+  </Codes>
+</CodeBook>"#;
+    wd.create("imperatives.qdc", qdc);
+    assert_valid(qdc.as_bytes(), "Codebook.xsd");
+    wd.command(&["qdpx", "codebook", "imperatives.qdc", "--out", "cb.toml"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("placeholder"));
+    let codebook = discotag::codebook::Codebook::load(&wd.path().join("cb.toml")).unwrap();
+    assert_eq!(codebook.name, "imperatives");
+    assert_eq!(
+        codebook.code_names(),
+        [
+            "Efficiency_or_value_for_money",
+            "Place_agenda",
+            "Place_agenda__Locality"
+        ]
+    );
+
+    wd.create("study.qdpx", fixture_qdpx());
+    wd.command(&[
+        "qdpx",
+        "codebook",
+        "study.qdpx",
+        "--out",
+        "jc.toml",
+        "--name",
+        "jc",
+    ])
+    .assert()
+    .success();
+    let codebook = discotag::codebook::Codebook::load(&wd.path().join("jc.toml")).unwrap();
+    assert_eq!(codebook.codes.len(), 4);
+
+    wd.command(&["qdpx", "codebook", "missing.qdc", "--out", "x.toml"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn hostile_qdpx_files_are_errors_with_file_and_entry() {
+    let wd = Workdir::new();
+    wd.create(
+        "in/good.txt",
+        "Interviewer: Hello.\n\nRespondent: We pooled the budget to stop paying twice.\n",
+    );
+    let good = fixture_qdpx();
+    wd.create("in/truncated.qdpx", &good[..good.len() / 2]);
+    wd.create(
+        "in/bomb.qdpx",
+        zip_of(&[("project.qde", &vec![b' '; 8 * 1024 * 1024])]),
+    );
+    wd.create(
+        "in/bad_xml.qdpx",
+        zip_of(&[(
+            "project.qde",
+            b"<Project xmlns=\"urn:QDA-XML:project:1.0\"><Sources></Project>",
+        )]),
+    );
+    let mixed = r#"<Project xmlns="urn:QDA-XML:project:1.0" name="Mixed"><Sources>
+<TextSource guid="11111111-1111-4111-8111-111111111111" name="Readable" plainTextPath="internal://a.txt"/>
+<TextSource guid="22222222-2222-4222-8222-222222222222" name="Word only" richTextPath="internal://b.docx"/>
+</Sources></Project>"#;
+    wd.create(
+        "in/mixed.qdpx",
+        zip_of(&[
+            ("project.qde", mixed.as_bytes()),
+            (
+                "sources/a.txt",
+                "Respondent: Prevention means getting in early.".as_bytes(),
+            ),
+        ]),
+    );
+    wd.command(&["label", "in", "--out", "out"])
+        .assert()
+        .code(3);
+    let out = wd.path().join("out");
+    let errors = errors(&out);
+    let find = |name: &str| {
+        errors
+            .iter()
+            .find(|e| e["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no error for {name}: {errors:?}"))
+            .clone()
+    };
+    assert!(
+        find("truncated.qdpx")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("zip")
+    );
+    let bomb = find("bomb.qdpx");
+    assert_eq!(bomb["position"]["kind"], "entry");
+    assert_eq!(bomb["position"]["entry"], "project.qde");
+    assert!(bomb["reason"].as_str().unwrap().contains("zip bomb"));
+    let bad_xml = find("bad_xml.qdpx");
+    assert_eq!(bad_xml["position"]["entry"], "project.qde");
+    assert!(bad_xml["reason"].as_str().unwrap().contains("XML"));
+    let word_only = find("mixed.qdpx");
+    assert!(
+        word_only["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"Word only\""),
+        "{word_only}"
+    );
+
+    let dataset = read_dataset(&out).unwrap();
+    let docs: BTreeSet<String> = dataset.rows.iter().map(|r| r.doc_id.to_string()).collect();
+    assert_eq!(docs, BTreeSet::from(["good".into(), "Readable".into()]));
+    assert!(Path::new(&out.join("errors.jsonl")).exists());
+}
