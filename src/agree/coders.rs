@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::labelled;
 use crate::output::read as dataset;
+use crate::refi;
 
-/// The metadata key that ties a dataset row to its REFI-QDA text source.
-pub const SOURCE_GUID_KEY: &str = "refi_source_guid";
+use refi::SOURCE_GUID_KEY;
 
 /// What a `--reference` or `--candidate` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +225,126 @@ fn load_dataset(path: &Path) -> Result<Coder> {
 }
 
 fn load_qdpx(path: &Path, coder: Option<&str>) -> Result<Coder> {
-    let _ = (path, coder);
-    Err(Error::Usage("qdpx not wired yet".into()))
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let project =
+        refi::read_project(&bytes, &path.display().to_string()).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            reason: format!("{}: {}", e.position, e.reason),
+        })?;
+    let user = choose_user(path, &project, coder)?;
+    let codes: HashMap<&str, String> = project
+        .codes
+        .iter()
+        .map(|c| (c.guid.as_str(), c.path()))
+        .collect();
+    let spans = project
+        .codings
+        .iter()
+        .filter(|c| c.user_guid == user.as_ref().map(|u| u.guid.clone()))
+        .filter_map(|c| {
+            Some(CodedSpan {
+                source: c.source_guid.clone(),
+                code: codes.get(c.code_guid.as_str())?.clone(),
+                start: c.start,
+                end: c.end,
+            })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    for (what, errors) in [
+        ("sources", &project.source_errors),
+        ("codings", &project.coding_errors),
+    ] {
+        if let Some(first) = errors.first() {
+            notes.push(format!(
+                "{}: {} {what} could not be read and were left out (first: {})",
+                path.display(),
+                errors.len(),
+                first
+            ));
+        }
+    }
+    let coder_name = user
+        .as_ref()
+        .map(|u| u.name.clone().unwrap_or_else(|| u.guid.clone()))
+        .unwrap_or_else(|| "codings without a coder".into());
+    Ok(Coder {
+        name: format!("{} (coder {coder_name})", path.display()),
+        sources: project
+            .sources
+            .into_iter()
+            .map(|s| SourceText {
+                guid: s.guid,
+                name: s.name,
+                text: s.plain_text,
+            })
+            .collect(),
+        spans,
+        notes,
+        ..Coder::default()
+    })
+}
+
+/// The user whose codings are read: the one named (by name, ignoring case, or GUID), else the
+/// only one who coded; `None` when no coding names a user.
+fn choose_user(
+    path: &Path,
+    project: &refi::Project,
+    coder: Option<&str>,
+) -> Result<Option<refi::User>> {
+    let mut coding_counts: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    for coding in &project.codings {
+        *coding_counts
+            .entry(coding.user_guid.as_deref())
+            .or_default() += 1;
+    }
+    let describe = || {
+        project
+            .users
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} ({} codings)",
+                    u.name.as_deref().unwrap_or(&u.guid),
+                    coding_counts.get(&Some(u.guid.as_str())).unwrap_or(&0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let normalise = |g: &str| g.trim_matches(['{', '}']).to_ascii_lowercase();
+    if let Some(wanted) = coder {
+        return project
+            .users
+            .iter()
+            .find(|u| {
+                u.name
+                    .as_deref()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(wanted.trim()))
+                    || normalise(&u.guid) == normalise(wanted)
+            })
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} has no coder {wanted:?}; its coders are: {}",
+                    path.display(),
+                    describe()
+                ))
+            });
+    }
+    let coders: Vec<Option<&str>> = coding_counts.keys().copied().collect();
+    match coders.as_slice() {
+        [] => Err(Error::Data {
+            path: path.to_path_buf(),
+            reason: "the project holds no text codings".into(),
+        }),
+        [only] => Ok(only.and_then(|guid| project.users.iter().find(|u| u.guid == guid).cloned())),
+        _ => Err(Error::Usage(format!(
+            "{} has several coders; name one with --reference-coder or --candidate-coder: {}",
+            path.display(),
+            describe()
+        ))),
+    }
 }
