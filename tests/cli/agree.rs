@@ -229,11 +229,20 @@ fn model_dataset_against_a_human_coder() {
         })
         .collect();
     let segments = read_segments(&wd.path().join("run"));
-    let model: HashMap<String, Vec<String>> = strings(&segments, "record_id")
+    // An utterance cut into several windows carries the union of their labels.
+    let mut model: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, row_labels) in strings(&segments, "record_id")
         .into_iter()
         .map(Option::unwrap)
         .zip(labels(&segments))
-        .collect();
+    {
+        let union = model.entry(id).or_default();
+        for label in row_labels {
+            if !union.contains(&label) {
+                union.push(label);
+            }
+        }
+    }
     let differing = reference
         .iter()
         .filter(|(id, labels)| {
@@ -261,4 +270,204 @@ fn model_dataset_against_a_human_coder() {
         assert!(html.contains(code), "report lacks {code}");
     }
     assert!(!html.contains("http://") && !html.contains("https://"));
+}
+
+/// Code points of each (source GUID, code) coded by `user`, with project code names mapped to
+/// the default codebook's by their last path part, ignoring case.
+fn coded_points(
+    project: &discotag::refi::Project,
+    user: &str,
+) -> HashMap<(String, String), std::collections::BTreeSet<u64>> {
+    let mut out: HashMap<(String, String), std::collections::BTreeSet<u64>> = HashMap::new();
+    for coding in project.codings_by(user) {
+        let code = project.code(&coding.code_guid).unwrap().name.to_lowercase();
+        out.entry((coding.source_guid.clone(), code))
+            .or_default()
+            .extend(coding.start..coding.end);
+    }
+    out
+}
+
+fn table_of(json: &Value) -> [u64; 4] {
+    [
+        "true_positive",
+        "false_positive",
+        "false_negative",
+        "true_negative",
+    ]
+    .map(|k| json[k].as_u64().unwrap())
+}
+
+/// Character-level tables counted code point by code point over every source.
+fn brute_force_tables(
+    project: &discotag::refi::Project,
+    reference: &HashMap<(String, String), std::collections::BTreeSet<u64>>,
+    candidate: &HashMap<(String, String), std::collections::BTreeSet<u64>>,
+    code: &str,
+) -> [u64; 4] {
+    let mut t = [0u64; 4];
+    let empty = std::collections::BTreeSet::new();
+    for source in &project.sources {
+        let key = (source.guid.clone(), code.to_string());
+        let r = reference.get(&key).unwrap_or(&empty);
+        let c = candidate.get(&key).unwrap_or(&empty);
+        for x in 0..source.plain_text.chars().count() as u64 {
+            match (r.contains(&x), c.contains(&x)) {
+                (true, true) => t[0] += 1,
+                (false, true) => t[1] += 1,
+                (true, false) => t[2] += 1,
+                (false, false) => t[3] += 1,
+            }
+        }
+    }
+    t
+}
+
+/// Two coders of one REFI-QDA project: the character level equals a code-point-by-code-point
+/// count, and a project with several coders needs one named.
+#[test]
+fn two_coders_of_a_qdpx_project_agree_character_by_character() {
+    let wd = Workdir::new();
+    let bytes = crate::qdpx::fixture_qdpx();
+    wd.create("study.qdpx", &bytes);
+    let project = discotag::refi::read_project(&bytes, "study.qdpx").unwrap();
+    let report = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "study.qdpx",
+            "--reference-coder",
+            "Ruth Okonjo",
+            "--candidate",
+            "study.qdpx",
+            "--candidate-coder",
+            "sam patel",
+            "--codebook",
+            repo()
+                .join("data/codebooks/joint_commissioning.toml")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let ruth = coded_points(&project, "Ruth Okonjo");
+    let sam = coded_points(&project, "Sam Patel");
+    assert!(!ruth.is_empty() && !sam.is_empty());
+    let characters = &report["character_level"];
+    let total: u64 = project
+        .sources
+        .iter()
+        .map(|s| s.plain_text.chars().count() as u64)
+        .sum();
+    assert_eq!(characters["n_units"], total);
+    for code in ["prevention", "empowerment", "efficiency"] {
+        assert_eq!(
+            table_of(&characters["tables"][code]),
+            brute_force_tables(&project, &ruth, &sam, code),
+            "{code}"
+        );
+    }
+    assert!(report["n_units"].as_u64().unwrap() > 0);
+    assert_eq!(report["min_overlap"], 0.5);
+
+    wd.command(&[
+        "agree",
+        "--reference",
+        "study.qdpx",
+        "--candidate",
+        "study.qdpx",
+        "--candidate-coder",
+        "Sam Patel",
+    ])
+    .assert()
+    .code(2)
+    .stderr(
+        predicate::str::contains("Ruth Okonjo").and(predicate::str::contains("--reference-coder")),
+    );
+}
+
+/// The model's segments of a labelled .qdpx against one of its coders: segment level by the
+/// overlap rule, character level from the rows' ranges, both recomputed here independently.
+#[test]
+fn model_dataset_against_a_qdpx_coder() {
+    let wd = Workdir::new();
+    let bytes = crate::qdpx::fixture_qdpx();
+    wd.create("study.qdpx", &bytes);
+    let project = discotag::refi::read_project(&bytes, "study.qdpx").unwrap();
+    wd.command(&["label", "study.qdpx", "--out", "run", "--unit", "sentence"])
+        .assert()
+        .success();
+    let report = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "study.qdpx",
+            "--reference-coder",
+            "Ruth Okonjo",
+            "--candidate",
+            "run",
+            "--disagreements",
+            "review.parquet",
+        ],
+    );
+    let data = discotag::output::read::read_dataset(&wd.path().join("run")).unwrap();
+    assert_eq!(report["n_units"], data.rows.len() as u64);
+    let ruth = coded_points(&project, "Ruth Okonjo");
+    let mut model: HashMap<(String, String), std::collections::BTreeSet<u64>> = HashMap::new();
+    let mut segment_tables: HashMap<&str, [u64; 4]> = HashMap::new();
+    let spans_of = |guid: &str, code: &str| -> Vec<(u64, u64)> {
+        project
+            .codings_by("Ruth Okonjo")
+            .into_iter()
+            .filter(|c| {
+                c.source_guid == guid
+                    && project.code(&c.code_guid).unwrap().name.to_lowercase() == code
+            })
+            .map(|c| (c.start, c.end))
+            .collect()
+    };
+    let mut rows_differing = 0u64;
+    for row in &data.rows {
+        let mut differs = false;
+        let guid = row.metadata["refi_source_guid"].clone();
+        let (start, end) = (row.char_start as u64, row.char_end as u64);
+        for code in ["prevention", "empowerment", "efficiency"] {
+            let says = row.labels.iter().any(|l| l == code);
+            if says {
+                model
+                    .entry((guid.clone(), code.to_string()))
+                    .or_default()
+                    .extend(start..end);
+            }
+            let carries = spans_of(&guid, code).iter().any(|&(s, e)| {
+                let shared = end.min(e).saturating_sub(start.max(s));
+                shared > 0 && shared as f64 >= 0.5 * (end - start).min(e - s) as f64
+            });
+            differs |= carries != says;
+            let t = segment_tables.entry(code).or_default();
+            match (carries, says) {
+                (true, true) => t[0] += 1,
+                (false, true) => t[1] += 1,
+                (true, false) => t[2] += 1,
+                (false, false) => t[3] += 1,
+            }
+        }
+        rows_differing += u64::from(differs);
+    }
+    for code in ["prevention", "empowerment", "efficiency"] {
+        assert_eq!(
+            table_of(&report["tables"][code]),
+            segment_tables[code],
+            "{code}"
+        );
+        assert_eq!(
+            table_of(&report["character_level"]["tables"][code]),
+            brute_force_tables(&project, &ruth, &model, code),
+            "{code}"
+        );
+    }
+    let review = read_parquet(&wd.path().join("review.parquet"));
+    assert_eq!(
+        review.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+        rows_differing
+    );
 }

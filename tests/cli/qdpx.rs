@@ -12,7 +12,7 @@ use discotag::refi;
 use crate::util::*;
 
 /// The fixture project folder zipped into a .qdpx.
-fn fixture_qdpx() -> Vec<u8> {
+pub fn fixture_qdpx() -> Vec<u8> {
     let root = repo().join("tests/fixtures/refi-qda/commissioning");
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
