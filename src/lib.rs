@@ -15,7 +15,8 @@
 //!
 //! [`pipeline`] wires the stages together over bounded channels. [`refi`] reads and writes
 //! REFI-QDA projects (.qdpx) and codebooks (.qdc). [`train`] fits the head from
-//! labelled utterances ([`labelled`]) and [`metrics`] scores a model. The command-line interface
+//! labelled utterances ([`labelled`]) and [`metrics`] scores a model; [`agree`] compares two
+//! coders (human and model, or two humans) with agreement statistics and a report. The command-line interface
 //! is in the binary's `cli` module; everything it does is reachable from this library.
 
 pub mod agree;
