@@ -180,16 +180,19 @@ pub fn report_input(agreement: &Agreement, by: Option<&str>, top: usize) -> Repo
         .iter()
         .take(top)
         .map(|d| DisagreementRow {
-            unit: d.unit.key.clone(),
+            unit: match &d.unit.place {
+                Some((source, start, end)) => format!("{source} [{start}, {end})"),
+                None => d.unit.key.clone(),
+            },
             text: d.unit.text.clone(),
             reference: names(codes, &d.unit.reference),
             candidate: names(codes, &d.unit.candidate),
             scores: d.unit.scores.clone(),
         })
         .collect();
-    let threshold_curves = agreement
-        .curves
+    let threshold_curves = codes
         .iter()
+        .filter_map(|code| agreement.curves.get_key_value(code))
         .map(|(code, points)| ThresholdCurve {
             code: code.clone(),
             points: points
