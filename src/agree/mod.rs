@@ -92,6 +92,10 @@ pub struct LevelAgreement {
     pub intervals: Option<LevelIntervals>,
     /// The 2x2 tables the statistics come from, per code.
     pub tables: BTreeMap<String, Confusion>,
+    /// Character level only: the statistics per source and code, as NVivo's coding comparison
+    /// reports them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_source: BTreeMap<String, BTreeMap<String, CodeAgreement>>,
 }
 
 /// Bootstrap 95% percentile intervals of one level.
@@ -293,10 +297,23 @@ pub fn compare(config: &AgreeConfig) -> Result<Agreement> {
         &unit_tables,
         config,
     );
-    let character = matched
-        .char_blocks
-        .as_ref()
-        .map(|blocks| level("characters (NVivo)".into(), &codes.names, blocks, config));
+    let character = matched.char_blocks.as_ref().map(|blocks| {
+        let mut character = level("characters (NVivo)".into(), &codes.names, blocks, config);
+        character.per_source = matched
+            .source_tables
+            .iter()
+            .map(|(source, tables)| {
+                let stats = codes
+                    .names
+                    .iter()
+                    .cloned()
+                    .zip(tables.iter().map(CodeAgreement::from_confusion))
+                    .collect();
+                (source.clone(), stats)
+            })
+            .collect();
+        character
+    });
     let curves = threshold_curves(&matched.units, &codes.names);
     notes.extend(matched.notes);
     Ok(Agreement {
@@ -374,6 +391,8 @@ struct Matched {
     units: Vec<ComparedUnit>,
     /// Character-level blocks (one per segment) with a table per code, for span coders.
     char_blocks: Option<Vec<Vec<Confusion>>>,
+    /// Character-level tables per code of each source, by source name.
+    source_tables: BTreeMap<String, Vec<Confusion>>,
     unmatched_reference: u64,
     unmatched_candidate: u64,
     notes: Vec<String>,
@@ -408,6 +427,7 @@ fn match_units(reference: &Coder, candidate: &Coder, codes: &CodeList) -> Result
         level_name: "utterances matched by id".into(),
         units,
         char_blocks: None,
+        source_tables: BTreeMap::new(),
         unmatched_reference: reference.units.len() as u64 - n,
         unmatched_candidate: candidate.units.len() as u64 - n,
         notes: Vec::new(),
@@ -452,6 +472,7 @@ fn source_level(
     codes: &CodeList,
     units: &mut Vec<ComparedUnit>,
     blocks: &mut Vec<Vec<Confusion>>,
+    source_tables: &mut BTreeMap<String, Vec<Confusion>>,
 ) {
     let length = source.text.chars().count() as u64;
     let merged = |index: &HashMap<(String, usize), Vec<Span>>, code: usize| {
@@ -466,6 +487,7 @@ fn source_level(
         .map(|c| (merged(reference_spans, c), merged(candidate_spans, c)))
         .collect();
     let starts: Vec<u64> = segments.iter().map(|s| s.span.0).collect();
+    let first_block = blocks.len();
     for block in align::blocks(&starts, length) {
         blocks.push(
             per_code
@@ -474,6 +496,11 @@ fn source_level(
                 .collect(),
         );
     }
+    let mut name = source.name.clone();
+    if source_tables.contains_key(&name) {
+        name = format!("{} ({})", source.name, source.guid);
+    }
+    source_tables.insert(name, sum_tables(&blocks[first_block..], codes.names.len()));
     units.extend(segments.into_iter().map(|s| s.unit));
 }
 
@@ -517,6 +544,7 @@ fn span_against_units(
         )));
     }
     let (mut units, mut blocks) = (Vec::new(), Vec::new());
+    let mut source_tables = BTreeMap::new();
     let mut placed = 0u64;
     for source in &spans.sources {
         let Some(source_units) = by_source.get(source.guid.as_str()) else {
@@ -573,6 +601,7 @@ fn span_against_units(
             codes,
             &mut units,
             &mut blocks,
+            &mut source_tables,
         );
     }
     let unmatched_units = units_coder.units.len() as u64 - placed;
@@ -600,6 +629,7 @@ fn span_against_units(
         ),
         units,
         char_blocks: Some(blocks),
+        source_tables,
         unmatched_reference,
         unmatched_candidate,
         notes,
@@ -641,6 +671,7 @@ fn spans_against_spans(
             .any(|c| c.guid == s.guid || c.name == s.name)
     };
     let (mut units, mut blocks) = (Vec::new(), Vec::new());
+    let mut source_tables = BTreeMap::new();
     let mut notes = Vec::new();
     for source in reference.sources.iter().filter(|s| in_candidate(s)) {
         let segments = source_segments(source, config.unit)?;
@@ -679,6 +710,7 @@ fn spans_against_spans(
             codes,
             &mut units,
             &mut blocks,
+            &mut source_tables,
         );
     }
     let shared = reference.sources.iter().filter(|s| in_candidate(s)).count();
@@ -698,6 +730,7 @@ fn spans_against_spans(
         ),
         units,
         char_blocks: Some(blocks),
+        source_tables,
         unmatched_reference: (reference.sources.len() - shared) as u64,
         unmatched_candidate: candidate.sources.len().saturating_sub(shared) as u64,
         notes,
@@ -796,6 +829,7 @@ fn level(
         macro_average,
         intervals,
         tables: codes.iter().cloned().zip(tables).collect(),
+        per_source: BTreeMap::new(),
     }
 }
 

@@ -366,6 +366,13 @@ fn two_coders_of_a_qdpx_project_agree_character_by_character() {
             "{code}"
         );
     }
+    // NVivo's view: per source and code; each source's characters counted once per code.
+    let per_source = characters["per_source"].as_object().unwrap();
+    assert_eq!(per_source.len(), project.sources.len());
+    for source in &project.sources {
+        let n = source.plain_text.chars().count() as u64;
+        assert_eq!(per_source[&source.name]["prevention"]["n"], n);
+    }
     assert!(report["n_units"].as_u64().unwrap() > 0);
     assert_eq!(report["min_overlap"], 0.5);
 
