@@ -463,16 +463,24 @@ struct SourceSegment {
     unit: ComparedUnit,
 }
 
-/// Builds the compared units and character blocks of one source from its segments.
+/// What the sources of a span comparison add up to.
+#[derive(Default)]
+struct SourceResults {
+    units: Vec<ComparedUnit>,
+    /// Character-level bootstrap blocks, each with a table per code.
+    blocks: Vec<Vec<Confusion>>,
+    /// Character-level tables per code of each source, by source name.
+    source_tables: BTreeMap<String, Vec<Confusion>>,
+}
+
+/// Adds the compared units, character blocks and tables of one source from its segments.
 fn source_level(
     source: &coders::SourceText,
     segments: Vec<SourceSegment>,
     reference_spans: &HashMap<(String, usize), Vec<Span>>,
     candidate_spans: &HashMap<(String, usize), Vec<Span>>,
     codes: &CodeList,
-    units: &mut Vec<ComparedUnit>,
-    blocks: &mut Vec<Vec<Confusion>>,
-    source_tables: &mut BTreeMap<String, Vec<Confusion>>,
+    results: &mut SourceResults,
 ) {
     let length = source.text.chars().count() as u64;
     let merged = |index: &HashMap<(String, usize), Vec<Span>>, code: usize| {
@@ -487,9 +495,9 @@ fn source_level(
         .map(|c| (merged(reference_spans, c), merged(candidate_spans, c)))
         .collect();
     let starts: Vec<u64> = segments.iter().map(|s| s.span.0).collect();
-    let first_block = blocks.len();
+    let first_block = results.blocks.len();
     for block in align::blocks(&starts, length) {
-        blocks.push(
+        results.blocks.push(
             per_code
                 .iter()
                 .map(|(r, c)| align::char_confusion(r, c, block))
@@ -497,11 +505,12 @@ fn source_level(
         );
     }
     let mut name = source.name.clone();
-    if source_tables.contains_key(&name) {
+    if results.source_tables.contains_key(&name) {
         name = format!("{} ({})", source.name, source.guid);
     }
-    source_tables.insert(name, sum_tables(&blocks[first_block..], codes.names.len()));
-    units.extend(segments.into_iter().map(|s| s.unit));
+    let tables = sum_tables(&results.blocks[first_block..], codes.names.len());
+    results.source_tables.insert(name, tables);
+    results.units.extend(segments.into_iter().map(|s| s.unit));
 }
 
 /// Characters of `text` in `[start, end)`.
@@ -543,8 +552,7 @@ fn span_against_units(
             spans.name, units_coder.name
         )));
     }
-    let (mut units, mut blocks) = (Vec::new(), Vec::new());
-    let mut source_tables = BTreeMap::new();
+    let mut results = SourceResults::default();
     let mut placed = 0u64;
     for source in &spans.sources {
         let Some(source_units) = by_source.get(source.guid.as_str()) else {
@@ -599,9 +607,7 @@ fn span_against_units(
             reference_spans,
             candidate_spans,
             codes,
-            &mut units,
-            &mut blocks,
-            &mut source_tables,
+            &mut results,
         );
     }
     let unmatched_units = units_coder.units.len() as u64 - placed;
@@ -627,9 +633,9 @@ fn span_against_units(
             "the model's segments ({} of the shorter overlap)",
             config.min_overlap
         ),
-        units,
-        char_blocks: Some(blocks),
-        source_tables,
+        units: results.units,
+        char_blocks: Some(results.blocks),
+        source_tables: results.source_tables,
         unmatched_reference,
         unmatched_candidate,
         notes,
@@ -670,8 +676,7 @@ fn spans_against_spans(
             .iter()
             .any(|c| c.guid == s.guid || c.name == s.name)
     };
-    let (mut units, mut blocks) = (Vec::new(), Vec::new());
-    let mut source_tables = BTreeMap::new();
+    let mut results = SourceResults::default();
     let mut notes = Vec::new();
     for source in reference.sources.iter().filter(|s| in_candidate(s)) {
         let segments = source_segments(source, config.unit)?;
@@ -708,9 +713,7 @@ fn spans_against_spans(
             &reference_spans,
             &candidate_spans,
             codes,
-            &mut units,
-            &mut blocks,
-            &mut source_tables,
+            &mut results,
         );
     }
     let shared = reference.sources.iter().filter(|s| in_candidate(s)).count();
@@ -728,9 +731,9 @@ fn spans_against_spans(
             },
             config.min_overlap
         ),
-        units,
-        char_blocks: Some(blocks),
-        source_tables,
+        units: results.units,
+        char_blocks: Some(results.blocks),
+        source_tables: results.source_tables,
         unmatched_reference: (reference.sources.len() - shared) as u64,
         unmatched_candidate: candidate.sources.len().saturating_sub(shared) as u64,
         notes,
