@@ -344,3 +344,132 @@ fn hostile_qdpx_files_are_errors_with_file_and_entry() {
     assert_eq!(docs, BTreeSet::from(["good".into(), "Readable".into()]));
     assert!(Path::new(&out.join("errors.jsonl")).exists());
 }
+
+/// The project AQDA (another QDA application) exported, and what AQDA's own database says its
+/// codings are (`scripts/make_foreign_qdpx.py`; see tests/fixtures/README.md).
+fn aqda_fixture() -> (Vec<u8>, serde_json::Value) {
+    let dir = repo().join("tests/fixtures/refi-qda/aqda");
+    let qdpx = std::fs::read(dir.join("commissioning.qdpx")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    (qdpx, expected)
+}
+
+#[test]
+fn foreign_aqda_project_reads_every_coding_on_the_characters_aqda_highlighted() {
+    let (qdpx, expected) = aqda_fixture();
+    let project = refi::read_project(&qdpx, "commissioning.qdpx").unwrap();
+    assert!(
+        project.source_errors.is_empty(),
+        "{:?}",
+        project.source_errors
+    );
+    assert!(
+        project.coding_errors.is_empty(),
+        "{:?}",
+        project.coding_errors
+    );
+    assert_eq!(project.origin.as_deref(), Some("AQDA"));
+    assert_eq!(project.line_ends, refi::LineEnds::CodePoints);
+    assert_valid(&entry(&qdpx, refi::PROJECT_ENTRY), "Project.xsd");
+
+    // Each source's plain text is the document text AQDA stores: the byte-order mark of the
+    // uploaded file was dropped by AQDA on import, the CRLF line ends were kept.
+    let documents = expected["documents"].as_array().unwrap();
+    assert_eq!(project.sources.len(), documents.len());
+    for document in documents {
+        let name = document["name"].as_str().unwrap();
+        let source = project.sources.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(
+            source.plain_text,
+            document["content"].as_str().unwrap(),
+            "{name}"
+        );
+        assert!(!source.had_byte_order_mark, "{name}");
+    }
+    assert!(
+        project
+            .sources
+            .iter()
+            .any(|s| s.plain_text.contains("\r\n"))
+    );
+
+    // Every coding, as (document, code path, coder, start, end, text): discotag's reading of
+    // the export (text sliced from the source's plain text) against AQDA's own database.
+    let mut read: Vec<(String, String, String, u64, u64, String)> = project
+        .codings
+        .iter()
+        .map(|c| {
+            let source = project.source(&c.source_guid).unwrap();
+            (
+                source.name.clone(),
+                project.code(&c.code_guid).unwrap().path(),
+                project.user_name(c).unwrap().to_string(),
+                c.start,
+                c.end,
+                slice(&source.plain_text, c.start as i64, c.end as i64),
+            )
+        })
+        .collect();
+    let mut wanted: Vec<(String, String, String, u64, u64, String)> = expected["codings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["offset_unit"], "codepoint");
+            (
+                c["document"].as_str().unwrap().to_string(),
+                c["code"].as_str().unwrap().to_string(),
+                c["coder"].as_str().unwrap().to_string(),
+                c["start_pos"].as_u64().unwrap(),
+                c["end_pos"].as_u64().unwrap(),
+                c["selected_text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(wanted.len(), 16);
+    read.sort();
+    wanted.sort();
+    assert_eq!(read, wanted);
+
+    // The hard cases are among them: across a CRLF, across blank lines, next to the emoji.
+    let texts: Vec<&str> = read.iter().map(|r| r.5.as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("later.\r\nInterviewer")));
+    assert!(texts.iter().any(|t| t.contains("pathway.\n\nThey")));
+    assert!(texts.iter().any(|t| t.starts_with(" let people say")));
+    assert!(texts.iter().any(|t| t.ends_with("listened to 💬")));
+    assert_eq!(project.codings_by("Alice").len(), 9);
+    assert_eq!(project.codings_by("Bob").len(), 7);
+}
+
+#[test]
+fn label_foreign_aqda_project_offsets_slice_each_source() {
+    let (qdpx, _) = aqda_fixture();
+    let wd = Workdir::new();
+    wd.create("aqda.qdpx", qdpx.clone());
+    wd.command(&["label", "aqda.qdpx", "--out", "out", "--unit", "sentence"])
+        .assert()
+        .success();
+    let project = refi::read_project(&qdpx, "aqda.qdpx").unwrap();
+    let dataset = read_dataset(&wd.path().join("out")).unwrap();
+    let mut names = BTreeSet::new();
+    for row in &dataset.rows {
+        let source = project
+            .source(&row.metadata[refi::SOURCE_GUID_KEY])
+            .unwrap();
+        assert_eq!(
+            slice(&source.plain_text, row.char_start, row.char_end),
+            row.text
+        );
+        names.insert(source.name.clone());
+    }
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "site_a_commissioner.txt".to_string(),
+            "site_b_lay_member.txt".to_string()
+        ])
+    );
+    let after_emoji = dataset.rows.iter().find(|r| r.text.contains("🙂")).unwrap();
+    assert!(after_emoji.text.contains("“good”"), "{}", after_emoji.text);
+}
