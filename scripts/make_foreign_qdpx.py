@@ -1,52 +1,67 @@
 #!/usr/bin/env python3
-"""Make a REFI-QDA project (.qdpx) with another QDA application: AQDA.
+"""Make REFI-QDA projects (.qdpx) with other QDA applications: AQDA and Exegete.
 
-AQDA ("Augmented Qualitative Data Analysis", https://pypi.org/project/aqda/) is a local-first
-QDA tool: a FastAPI web application with a browser front end and a SQLite database. This
-script drives it headless through its own HTTP API (FastAPI's in-process TestClient, no
-network, no browser), in a throw-away data folder:
+Each tool is driven headless through its own functions, in a throw-away folder, on the same two
+synthetic interview transcripts (the first read from UTF-8 bytes with a byte-order mark and
+CRLF line ends, the second UTF-8 with LF line ends and blank lines between paragraphs; both
+with accented letters, an emoji and curly quotes), the same codes (`prevention`,
+`empowerment`, `efficiency`, and `co-production` nested under `empowerment`) and the same 16
+codings by two coders, `Alice` and `Bob` (overlapping, across a line end, across a blank
+line, next to and around the emoji, up to the end of a text). Each tool's own exporter writes
+`tests/fixtures/refi-qda/<tool>/commissioning.qdpx`; the script then writes
+`tests/fixtures/refi-qda/<tool>/expected.json` from the tool's OWN record (its API or database
+functions, NOT the .qdpx): each document's text as the tool stores it, and each coding's
+document, code path, coder, positions and highlighted text as the tool stores it.
 
-1. create a project, upload two synthetic interview transcripts as .txt files (the first in
-   UTF-8 with a byte-order mark and CRLF line ends, the second in UTF-8 with LF line ends and
-   blank lines between paragraphs; both with accented letters, an emoji and curly quotes),
-2. create the codes `prevention`, `empowerment`, `efficiency` and `co-production` nested under
-   `empowerment`,
-3. code passages as two coders (AQDA stamps each coding with the `coder_name` setting, so the
-   script sets it to `Alice`, codes, then to `Bob`, codes), with overlapping codings, codings
-   across a line end, next to and around the emoji, and up to the end of a text,
-4. export the project with AQDA's own REFI-QDA exporter (`GET /api/export/{id}/qdpx`) to
-   `tests/fixtures/refi-qda/aqda/commissioning.qdpx`,
-5. dump, from AQDA's own API (`GET /api/codings`, `GET /api/codes`, `GET /api/documents/{id}`),
-   NOT from the .qdpx, every coding's document name, code path, coder, positions and the
-   highlighted text as AQDA stores it (`selected_text`), and each document's text as AQDA
-   stores it, to `tests/fixtures/refi-qda/aqda/expected.json`.
+A coding's positions are found with `str.find` of the quoted passage in the text the tool
+returns for the document (Python: code points), which is what both tools store; both tools
+reject a coding unless `text[start:end]` equals the text posted with it, so the highlighted
+text is checked by the tool, not by this script.
 
-Positions: AQDA stores codings as code-point offsets into the document text
-(`coding.offset_unit = 'codepoint'`). Its browser front end converts the DOM selection's
-UTF-16 offsets to code points before posting them, and `POST /api/codings` rejects a coding
-unless `text[start_pos:end_pos]` (Python, code points) equals the posted `selected_text`.
-This script posts what the front end would: the code-point offsets of the quoted passage,
-found with `str.find` in the text AQDA returns for the document. The coding's text is then
-checked by AQDA itself, not by this script.
+AQDA ("Augmented Qualitative Data Analysis", https://pypi.org/project/aqda/), `aqda`: a
+local-first QDA web application (FastAPI, SQLite, browser front end), driven through its HTTP
+API with FastAPI's in-process TestClient (no network, no browser): `POST /api/projects`,
+`POST /api/documents` (file upload), `POST /api/codes`, `PUT /api/settings` (`coder_name`,
+which AQDA stamps on each coding), `POST /api/codings`, then `GET /api/export/{id}/qdpx`.
+It stores positions as code points (`coding.offset_unit = 'codepoint'`); its front end converts
+the browser's UTF-16 selection offsets to code points before posting them. On upload it drops a
+byte-order mark and keeps CRLF. Expected data from `GET /api/codings`, `/api/codes`,
+`/api/documents/{id}`.
 
-Versions used: Python 3.11.7, aqda 0.5.0 (fastapi 0.165.0, starlette 1.10.0, httpx 0.28.1,
-aiosqlite 0.22.1). Regenerate from the repository root:
+Exegete (https://pypi.org/project/exegete/), `exegete`: a QualCoder-compatible QDA application
+(an MCP server) that keeps a QualCoder project database. The script makes the project with
+Exegete's own `new_project.write_project`, writes with its `QualcoderDatabase`
+(`import_text_file`, `add_category`, `add_code`, `add_coding` with `owner` = the coder),
+and exports with its MCP tool `export_refi_qda`, called in process after `select_project`.
+Its import drops the byte-order mark and turns CRLF into LF, as QualCoder's does, so each
+quoted passage is looked up with its line ends turned the same way. Its category is exported as
+a non-codable parent code, its sources under a lower-case `sources/`, and every coding under one
+user named after the AI coder (Exegete declares this as a known fault of its export); the
+coders are in its database, and in expected.json. Expected data from `list_codes`,
+`get_coded_text_segments`, `code_path` and `get_file_content`.
+
+Versions used: Python 3.11.7; aqda 0.5.0 (fastapi 0.165.0, starlette 1.10.0, httpx 0.28.1,
+aiosqlite 0.22.1); exegete 0.15.1a1 (mcp 1.30.0). One venv per tool, from the repository root:
 
     python3.11 -m venv /tmp/aqda-venv
     /tmp/aqda-venv/bin/pip install aqda==0.5.0
-    /tmp/aqda-venv/bin/python scripts/make_foreign_qdpx.py
+    /tmp/aqda-venv/bin/python scripts/make_foreign_qdpx.py aqda
+    python3.11 -m venv /tmp/exegete-venv
+    /tmp/exegete-venv/bin/pip install exegete==0.15.1a1
+    /tmp/exegete-venv/bin/python scripts/make_foreign_qdpx.py exegete
 
-The export is not byte-for-byte reproducible: AQDA draws new random GUIDs and stamps dates on
-every export. The texts, codes, codings and positions are the same on every run.
+The exports are not byte-for-byte reproducible (AQDA draws random GUIDs; both stamp dates).
+The texts, codes, codings and positions are the same on every run.
 """
 
+import argparse
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "refi-qda" / "aqda"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "refi-qda"
 
 # Synthetic interview talk about joint commissioning (not real interviews).
 DOC_A_NAME = "site_a_commissioner.txt"
@@ -123,7 +138,15 @@ CODES = [
 ]
 
 
-def main() -> int:
+def write_expected(out_dir: Path, expected: dict) -> None:
+    with open(out_dir / "expected.json", "w", encoding="utf-8", newline="\n") as f:
+        json.dump(expected, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+    print(f"{len(expected['codings'])} codings in {len(expected['documents'])} documents; "
+          f"wrote {out_dir}/commissioning.qdpx and expected.json")
+
+
+def make_aqda(out_dir: Path) -> None:
     data_dir = tempfile.mkdtemp(prefix="aqda_data_")
     # AQDA reads its data folder from the environment when its modules are imported.
     os.environ["AQDA_DATA_DIR"] = data_dir
@@ -190,13 +213,13 @@ def main() -> int:
             while code_id is not None:
                 parts.append(all_codes[code_id]["name"])
                 code_id = all_codes[code_id]["parent_id"]
-            return "/".join(reversed(parts))
+            return list(reversed(parts))
 
         codings = ok(client.get("/api/codings", params={"project_id": pid})).json()
         documents = [ok(client.get(f"/api/documents/{d['id']}")).json() for d in docs.values()]
 
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "commissioning.qdpx").write_bytes(export.content)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "commissioning.qdpx").write_bytes(export.content)
     expected = {
         "producer": f"AQDA {aqda.__version__}",
         "python": sys.version.split()[0],
@@ -208,7 +231,7 @@ def main() -> int:
         "codings": [
             {
                 "document": c["document_name"],
-                "code": code_path(c["code_id"]),
+                "code_path": code_path(c["code_id"]),
                 "coder": c["coder"],
                 "start_pos": c["start_pos"],
                 "end_pos": c["end_pos"],
@@ -218,11 +241,97 @@ def main() -> int:
             for c in codings
         ],
     }
-    with open(OUT_DIR / "expected.json", "w", encoding="utf-8", newline="\n") as f:
-        json.dump(expected, f, ensure_ascii=False, indent=2)
-        f.write("\n")
-    print(f"{len(codings)} codings in {len(documents)} documents; "
-          f"wrote {OUT_DIR / 'commissioning.qdpx'} ({len(export.content)} bytes) and expected.json")
+    write_expected(out_dir, expected)
+
+
+
+def make_exegete(out_dir: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="exegete_"))
+    # Exegete keeps its settings and state under the home folder: a throw-away one.
+    os.environ["HOME"] = str(work / "home")
+    (work / "home").mkdir()
+    import exegete
+    from exegete import new_project, server
+    from exegete.database import QualcoderDatabase
+
+    # A new QualCoder project, as Exegete's own "new project" makes it.
+    folder = work / "joint_commissioning.qda"
+    new_project.write_project(folder, new_project.creation_statements(
+        "Alice", new_project.about_line(exegete.__version__), new_project.creation_date()))
+
+    db = QualcoderDatabase(str(folder), read_only=False)
+    files = {}
+    for name, data in ((DOC_A_NAME, DOC_A_BYTES), (DOC_B_NAME, DOC_B_BYTES)):
+        # The decoded file as it is read, byte-order mark and CRLF included: Exegete's import
+        # drops the mark and turns every line end into \n, as QualCoder's own import does.
+        imported = db.import_text_file(name, data.decode("utf-8"), owner="Alice")
+        files[name] = imported["id"]
+    category = db.add_category("Discourses", owner="Alice",
+                               memo="The three discourses of joint commissioning.")
+    codes = {}
+    for name, parent, description in CODES:
+        codes[name] = db.add_code(
+            name, owner="Alice", memo=description,
+            category_id=None if parent else category["id"],
+            parent_code_id=codes[parent] if parent else None)
+    for who, doc_name, code_name, quote in CODINGS:
+        text = db.get_file_content(files[doc_name])["content"]
+        # The passage as the stored text has it: line ends as Exegete stored them.
+        quote = quote.replace("\r\n", "\n")
+        start = text.find(quote)
+        if start < 0 or text.find(quote, start + 1) >= 0:
+            raise SystemExit(f"{quote!r} is not found exactly once in {doc_name}")
+        # Exegete rejects a coding unless text[start:end] equals the selected text.
+        db.add_coding(files[doc_name], codes[code_name], start, start + len(quote), quote,
+                      owner=who)
+
+    # The expected codings, from Exegete's own database functions, not from the export.
+    documents = [db.get_file_content(fid) for fid in files.values()]
+    codings = []
+    for code in db.list_codes():
+        for segment in db.get_coded_text_segments(code["id"], honor_visibility=False):
+            codings.append({
+                "document": segment["file_name"],
+                "code_path": db.code_path(code["id"]).split(" > "),
+                "coder": segment["owner"],
+                "start_pos": segment["position_start"],
+                "end_pos": segment["position_end"],
+                "offset_unit": "codepoint",
+                "selected_text": segment["text"],
+            })
+    db.close()
+
+    # Export with Exegete's own tool (the MCP tool `export_refi_qda`, called in process):
+    # every text coding of the open project.
+    answer = json.loads(server.select_project(str(folder)))
+    if not answer.get("success"):
+        raise SystemExit(f"select_project: {answer}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = work / "export" / "commissioning.qdpx"
+    target.parent.mkdir()
+    answer = json.loads(server.export_refi_qda(str(target)))
+    if not answer.get("success"):
+        raise SystemExit(f"export_refi_qda: {answer}")
+    (out_dir / "commissioning.qdpx").write_bytes(target.read_bytes())
+    write_expected(out_dir, {
+        "producer": f"Exegete {exegete.__version__}",
+        "python": sys.version.split()[0],
+        "note": "From Exegete's own database functions (the QualCoder database), not from the "
+                ".qdpx. Positions are QualCoder's: code points of the stored text (line ends "
+                "\\n), end exclusive. The export files every coding under one user (a fault "
+                "Exegete declares); `coder` is the owner the database keeps.",
+        "export_answer": {k: answer[k] for k in ("codings_exported", "codes_exported",
+                                                 "files_exported")},
+        "documents": [{"name": d["name"], "content": d["content"]} for d in documents],
+        "codings": codings,
+    })
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tool", choices=["aqda", "exegete"])
+    tool = parser.parse_args().tool
+    {"aqda": make_aqda, "exegete": make_exegete}[tool](FIXTURES / tool)
     return 0
 
 
