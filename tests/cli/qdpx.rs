@@ -344,3 +344,212 @@ fn hostile_qdpx_files_are_errors_with_file_and_entry() {
     assert_eq!(docs, BTreeSet::from(["good".into(), "Readable".into()]));
     assert!(Path::new(&out.join("errors.jsonl")).exists());
 }
+
+/// A project another QDA application exported, and what that application's own database says
+/// its codings are (`scripts/make_foreign_qdpx.py`; see tests/fixtures/README.md).
+fn foreign_fixture(tool: &str) -> (Vec<u8>, serde_json::Value) {
+    let dir = repo().join("tests/fixtures/refi-qda").join(tool);
+    let qdpx = std::fs::read(dir.join("commissioning.qdpx")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    (qdpx, expected)
+}
+
+/// (document, code path, start, end, text) of one coding.
+type CodingKey = (String, String, u64, u64, String);
+
+/// Reads a foreign project and checks it against its producer's own record: no errors, each
+/// source's plain text is the document text the producer stores, and every coding, with the
+/// text sliced from its source's plain text, equals one the producer stores (its positions and
+/// its highlighted text), with none missing or extra. Returns the project and each coding's
+/// key with its coder's name.
+fn assert_reads_as_its_producer_stored(
+    tool: &str,
+    origin: &str,
+) -> (refi::Project, Vec<(CodingKey, String)>) {
+    let (qdpx, expected) = foreign_fixture(tool);
+    let project = refi::read_project(&qdpx, "commissioning.qdpx").unwrap();
+    assert!(
+        project.source_errors.is_empty(),
+        "{:?}",
+        project.source_errors
+    );
+    assert!(
+        project.coding_errors.is_empty(),
+        "{:?}",
+        project.coding_errors
+    );
+    assert!(project.skipped_sources.is_empty());
+    assert_eq!(project.origin.as_deref(), Some(origin));
+    assert_eq!(project.line_ends, refi::LineEnds::CodePoints);
+    assert_valid(&entry(&qdpx, refi::PROJECT_ENTRY), "Project.xsd");
+
+    let documents = expected["documents"].as_array().unwrap();
+    assert_eq!(project.sources.len(), documents.len());
+    for document in documents {
+        let name = document["name"].as_str().unwrap();
+        let source = project.sources.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(
+            source.plain_text,
+            document["content"].as_str().unwrap(),
+            "{name}"
+        );
+        assert!(!source.had_byte_order_mark, "{name}");
+    }
+
+    let read: Vec<(CodingKey, String)> = project
+        .codings
+        .iter()
+        .map(|c| {
+            let source = project.source(&c.source_guid).unwrap();
+            let key = (
+                source.name.clone(),
+                project.code(&c.code_guid).unwrap().path(),
+                c.start,
+                c.end,
+                slice(&source.plain_text, c.start as i64, c.end as i64),
+            );
+            (key, project.user_name(c).unwrap().to_string())
+        })
+        .collect();
+    let mut wanted: Vec<CodingKey> = expected_codings(&expected)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(wanted.len(), 16);
+    let mut keys: Vec<CodingKey> = read.iter().map(|(k, _)| k.clone()).collect();
+    keys.sort();
+    wanted.sort();
+    assert_eq!(keys, wanted);
+
+    // The hard cases are among them: across a line end, across a blank line, right after
+    // the emoji, ending on the emoji.
+    let texts: Vec<&str> = keys.iter().map(|k| k.4.as_str()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("later.\r\nInterviewer") || t.contains("later.\nInterviewer"))
+    );
+    assert!(texts.iter().any(|t| t.contains("pathway.\n\nThey")));
+    assert!(texts.iter().any(|t| t.starts_with(" let people say")));
+    assert!(texts.iter().any(|t| t.ends_with("listened to 💬")));
+    (project, read)
+}
+
+/// The codings in a producer's record, each with its coder.
+fn expected_codings(expected: &serde_json::Value) -> Vec<(CodingKey, String)> {
+    expected["codings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["offset_unit"], "codepoint");
+            let path: Vec<&str> = c["code_path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            let key = (
+                c["document"].as_str().unwrap().to_string(),
+                path.join("/"),
+                c["start_pos"].as_u64().unwrap(),
+                c["end_pos"].as_u64().unwrap(),
+                c["selected_text"].as_str().unwrap().to_string(),
+            );
+            (key, c["coder"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn foreign_aqda_project_reads_every_coding_on_the_characters_aqda_highlighted() {
+    let (project, mut read) = assert_reads_as_its_producer_stored("aqda", "AQDA");
+    // AQDA keeps the CRLF line ends of the uploaded file and drops its byte-order mark.
+    assert!(
+        project
+            .sources
+            .iter()
+            .any(|s| s.plain_text.contains("\r\n"))
+    );
+    // One REFI-QDA user per coder: each coding is read with the coder who made it in AQDA.
+    let mut wanted = expected_codings(&foreign_fixture("aqda").1);
+    read.sort();
+    wanted.sort();
+    assert_eq!(read, wanted);
+    assert_eq!(project.codings_by("Alice").len(), 9);
+    assert_eq!(project.codings_by("Bob").len(), 7);
+}
+
+#[test]
+fn foreign_exegete_project_reads_every_coding_on_the_characters_exegete_highlighted() {
+    let (project, read) = assert_reads_as_its_producer_stored("exegete", "Exegete");
+    // Exegete (like QualCoder) stores \n line ends; its archive has a lower-case `sources/`.
+    assert!(project.sources.iter().all(|s| !s.plain_text.contains('\r')));
+    assert!(project.sources.iter().all(|s| {
+        s.plain_text_entry
+            .as_deref()
+            .is_some_and(|e| e.starts_with("sources/"))
+    }));
+    // Its category is a non-codable parent code.
+    let discourses = project
+        .codes
+        .iter()
+        .find(|c| c.name == "Discourses")
+        .unwrap();
+    assert!(!discourses.is_codable);
+    // Its export files every coding under one user, whoever made it (a fault Exegete
+    // declares); the coders are in its database only.
+    assert!(read.iter().all(|(_, user)| user == "AI Coding Assistant"));
+    assert_eq!(project.users.len(), 1);
+}
+
+/// `discotag label` on a foreign project: exit 0, one row per sentence of each source, each
+/// row's offsets slicing its source's plain text.
+fn assert_label_slices_each_source(tool: &str) {
+    let (qdpx, _) = foreign_fixture(tool);
+    let wd = Workdir::new();
+    wd.create("foreign.qdpx", qdpx.clone());
+    wd.command(&[
+        "label",
+        "foreign.qdpx",
+        "--out",
+        "out",
+        "--unit",
+        "sentence",
+    ])
+    .assert()
+    .success();
+    let project = refi::read_project(&qdpx, "foreign.qdpx").unwrap();
+    let dataset = read_dataset(&wd.path().join("out")).unwrap();
+    let mut names = BTreeSet::new();
+    for row in &dataset.rows {
+        let source = project
+            .source(&row.metadata[refi::SOURCE_GUID_KEY])
+            .unwrap();
+        assert_eq!(
+            slice(&source.plain_text, row.char_start, row.char_end),
+            row.text
+        );
+        names.insert(source.name.clone());
+    }
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "site_a_commissioner.txt".to_string(),
+            "site_b_lay_member.txt".to_string()
+        ])
+    );
+    let with_emoji = dataset.rows.iter().find(|r| r.text.contains("🙂")).unwrap();
+    assert!(with_emoji.text.contains("“good”"), "{}", with_emoji.text);
+}
+
+#[test]
+fn label_foreign_aqda_project_offsets_slice_each_source() {
+    assert_label_slices_each_source("aqda");
+}
+
+#[test]
+fn label_foreign_exegete_project_offsets_slice_each_source() {
+    assert_label_slices_each_source("exegete");
+}
