@@ -478,3 +478,72 @@ fn model_dataset_against_a_qdpx_coder() {
         rows_differing
     );
 }
+
+/// Two coders of a project made by another QDA tool (AQDA): the character-level tables equal
+/// those counted from AQDA's own record of the codings (`expected.json`, from its database,
+/// not from the export), so reading, code matching and counting are all checked end to end.
+#[test]
+fn two_coders_of_a_foreign_project_agree_as_the_tool_recorded() {
+    let wd = Workdir::new();
+    let fixture = repo().join("tests/fixtures/refi-qda/aqda");
+    std::fs::copy(
+        fixture.join("commissioning.qdpx"),
+        wd.path().join("aqda.qdpx"),
+    )
+    .unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
+            .unwrap();
+    let report = agree_json(
+        &wd,
+        &[
+            "--reference",
+            "aqda.qdpx",
+            "--reference-coder",
+            "Alice",
+            "--candidate",
+            "aqda.qdpx",
+            "--candidate-coder",
+            "Bob",
+            "--codebook",
+            repo()
+                .join("data/codebooks/joint_commissioning.toml")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let documents = expected["documents"].as_array().unwrap();
+    let codings = expected["codings"].as_array().unwrap();
+    for code in ["prevention", "empowerment", "efficiency"] {
+        let mut t = [0u64; 4];
+        for doc in documents {
+            let name = doc["name"].as_str().unwrap();
+            let points = |coder: &str| -> std::collections::BTreeSet<u64> {
+                codings
+                    .iter()
+                    .filter(|c| {
+                        c["document"] == name
+                            && c["coder"] == coder
+                            && c["code_path"][0] == code
+                            && c["code_path"].as_array().unwrap().len() == 1
+                    })
+                    .flat_map(|c| c["start_pos"].as_u64().unwrap()..c["end_pos"].as_u64().unwrap())
+                    .collect()
+            };
+            let (alice, bob) = (points("Alice"), points("Bob"));
+            for x in 0..doc["content"].as_str().unwrap().chars().count() as u64 {
+                match (alice.contains(&x), bob.contains(&x)) {
+                    (true, true) => t[0] += 1,
+                    (false, true) => t[1] += 1,
+                    (true, false) => t[2] += 1,
+                    (false, false) => t[3] += 1,
+                }
+            }
+        }
+        assert_eq!(
+            table_of(&report["character_level"]["tables"][code]),
+            t,
+            "{code}"
+        );
+    }
+}
