@@ -252,6 +252,12 @@ pub fn compare(config: &AgreeConfig) -> Result<Agreement> {
             config.min_overlap
         )));
     }
+    if config.unit == SegmentUnit::Window {
+        return Err(Error::Usage(
+            "--unit window needs the model's tokenizer; compare coders by `sentence` or `turn`"
+                .into(),
+        ));
+    }
     let reference = coders::load(&config.reference)?;
     let candidate = coders::load(&config.candidate)?;
     let codes = CodeList::choose(config.codebook.as_ref(), &reference, &candidate);
@@ -746,11 +752,6 @@ fn source_segments(
     source: &coders::SourceText,
     unit: SegmentUnit,
 ) -> Result<Vec<(u64, u64, Option<String>)>> {
-    let unit = if unit == SegmentUnit::Window {
-        SegmentUnit::Sentence
-    } else {
-        unit
-    };
     let parsed = crate::input::parse(
         source.text.as_bytes(),
         crate::input::Format::Text,

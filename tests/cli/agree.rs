@@ -147,6 +147,18 @@ fn unknown_codes_and_missing_files_are_clear_errors() {
     .assert()
     .code(2)
     .stderr(predicate::str::contains(".qdpx"));
+    wd.command(&[
+        "agree",
+        "--reference",
+        "a.jsonl",
+        "--candidate",
+        "b.jsonl",
+        "--unit",
+        "window",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("sentence"));
 }
 
 /// The model's dataset as the candidate: every coded utterance is compared, statistics agree
