@@ -178,9 +178,15 @@ fn print_level(
     level: &LevelAgreement,
 ) -> std::io::Result<()> {
     writeln!(out, "{} units: {}", level.n_units, level.level)?;
+    let width = codes
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     writeln!(
         out,
-        "  {:<20} {:>7} {:>7} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "  {:<width$} {:>7} {:>7} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "code", "agree%", "kappa", "kappa 95% CI", "alpha", "AC1", "prec", "recall", "F1"
     )?;
     let intervals = level.intervals.as_ref();
@@ -210,7 +216,7 @@ fn print_level(
             .unwrap_or_default();
         writeln!(
             out,
-            "  {:<20} {:>7} {:>7} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "  {:<width$} {:>7} {:>7} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}",
             code,
             fmt_percent(value(Statistic::PercentAgreement)),
             fmt_stat(value(Statistic::CohenKappa)),
