@@ -228,15 +228,38 @@ impl CodeList {
         }
     }
 
-    /// The index of a coder's code name: exact, else ignoring case, else the last part of a
-    /// hierarchical name (`Discourses/Prevention`).
+    /// The index of a coder's code name: exact, else ignoring case, else, for a hierarchical
+    /// name (`Discourses/Empowerment/co-production`), its last part, then each enclosing code
+    /// from the innermost out, so that a sub-code counts as its parent code in the list.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        let leaf = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
-        self.names
+        self.match_name(name).map(|(index, _)| index)
+    }
+
+    /// As [`CodeList::index_of`], and whether the name matched through an enclosing code.
+    fn match_name(&self, name: &str) -> Option<(usize, bool)> {
+        let same = |candidate: &str| {
+            self.names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(candidate.trim()))
+        };
+        if let Some(exact) = self
+            .names
             .iter()
             .position(|n| n == name)
-            .or_else(|| self.names.iter().position(|n| n.eq_ignore_ascii_case(name)))
-            .or_else(|| self.names.iter().position(|n| n.eq_ignore_ascii_case(leaf)))
+            .or_else(|| same(name))
+        {
+            return Some((exact, false));
+        }
+        let mut parts: Vec<&str> = name.split(['/', '\\']).collect();
+        let leaf = parts.pop()?;
+        if let Some(index) = same(leaf) {
+            return Some((index, false));
+        }
+        parts
+            .iter()
+            .rev()
+            .find_map(|part| same(part))
+            .map(|index| (index, true))
     }
 }
 
@@ -363,6 +386,23 @@ fn check_codes(coder: &Coder, codes: &CodeList, notes: &mut Vec<String>) -> Resu
         .collect();
     ignored.sort_unstable();
     ignored.dedup();
+    let mut rolled_up: Vec<String> = coder
+        .spans
+        .iter()
+        .filter_map(|s| match codes.match_name(&s.code) {
+            Some((index, true)) => Some(format!("{} as {}", s.code, codes.names[index])),
+            _ => None,
+        })
+        .collect();
+    rolled_up.sort_unstable();
+    rolled_up.dedup();
+    if !rolled_up.is_empty() {
+        notes.push(format!(
+            "{}: sub-codes counted as their parent code: {}",
+            coder.name,
+            rolled_up.join(", ")
+        ));
+    }
     if !ignored.is_empty() {
         notes.push(format!(
             "{}: codes outside the compared list were ignored: {}",
@@ -871,4 +911,26 @@ fn threshold_curves(units: &[ComparedUnit], codes: &[String]) -> BTreeMap<String
         out.insert(code.clone(), points);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_code_names_match_by_name_case_leaf_then_parent() {
+        let codes = CodeList {
+            names: vec!["prevention".into(), "empowerment".into()],
+            fixed: true,
+        };
+        assert_eq!(codes.match_name("prevention"), Some((0, false)));
+        assert_eq!(codes.match_name("Prevention"), Some((0, false)));
+        assert_eq!(codes.match_name("Discourses/Prevention"), Some((0, false)));
+        assert_eq!(
+            codes.match_name("Discourses/Empowerment/co-production"),
+            Some((1, true))
+        );
+        assert_eq!(codes.match_name("Discourses\\Efficiency"), None);
+        assert_eq!(codes.match_name("Memorable quote"), None);
+    }
 }

@@ -534,10 +534,8 @@ fn two_coders_of_a_foreign_project_agree_as_the_tool_recorded() {
                 codings
                     .iter()
                     .filter(|c| {
-                        c["document"] == name
-                            && c["coder"] == coder
-                            && c["code_path"][0] == code
-                            && c["code_path"].as_array().unwrap().len() == 1
+                        // Sub-codes (empowerment/co-production) count as their parent.
+                        c["document"] == name && c["coder"] == coder && c["code_path"][0] == code
                     })
                     .flat_map(|c| c["start_pos"].as_u64().unwrap()..c["end_pos"].as_u64().unwrap())
                     .collect()
