@@ -241,7 +241,11 @@ fn load_qdpx(path: &Path, coder: Option<&str>) -> Result<Coder> {
     let spans = project
         .codings
         .iter()
-        .filter(|c| c.user_guid == user.as_ref().map(|u| u.guid.clone()))
+        .filter(|c| match (&c.user_guid, &user) {
+            (Some(coder), Some(user)) => refi::same_guid(coder, &user.guid),
+            (None, None) => true,
+            _ => false,
+        })
         .filter_map(|c| {
             Some(CodedSpan {
                 source: c.source_guid.clone(),
@@ -313,7 +317,6 @@ fn choose_user(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let normalise = |g: &str| g.trim_matches(['{', '}']).to_ascii_lowercase();
     if let Some(wanted) = coder {
         return project
             .users
@@ -322,7 +325,7 @@ fn choose_user(
                 u.name
                     .as_deref()
                     .is_some_and(|n| n.trim().eq_ignore_ascii_case(wanted.trim()))
-                    || normalise(&u.guid) == normalise(wanted)
+                    || refi::same_guid(&u.guid, wanted)
             })
             .cloned()
             .map(Some)
@@ -340,7 +343,7 @@ fn choose_user(
             path: path.to_path_buf(),
             reason: "the project holds no text codings".into(),
         }),
-        [only] => Ok(only.and_then(|guid| project.users.iter().find(|u| u.guid == guid).cloned())),
+        [only] => Ok(only.and_then(|guid| project.user(guid).cloned())),
         _ => Err(Error::Usage(format!(
             "{} has several coders; name one with --reference-coder or --candidate-coder: {}",
             path.display(),

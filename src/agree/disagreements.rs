@@ -11,7 +11,7 @@ use arrow_array::builder::{Float32Builder, Int64Builder, ListBuilder, StringBuil
 use parquet::arrow::ArrowWriter;
 
 use super::{Agreement, ComparedUnit};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::manifest::write_atomically;
 use crate::output::parquet::default_writer_properties;
 use crate::output::schema;
@@ -67,15 +67,6 @@ pub fn ranked(agreement: &Agreement) -> Vec<Disagreement<'_>> {
     out
 }
 
-fn names<'a>(codes: &'a [String], flags: &[bool]) -> Vec<&'a str> {
-    codes
-        .iter()
-        .zip(flags)
-        .filter(|(_, on)| **on)
-        .map(|(c, _)| c.as_str())
-        .collect()
-}
-
 fn list_of(values: &[Vec<&str>]) -> ArrayRef {
     let mut builder =
         ListBuilder::new(StringBuilder::new()).with_field(Arc::new(schema::list_item_field()));
@@ -120,13 +111,13 @@ pub fn to_record_batch(agreement: &Agreement) -> Result<RecordBatch> {
         list_of(
             &rows
                 .iter()
-                .map(|r| names(codes, &r.unit.reference))
+                .map(|r| super::code_names(codes, &r.unit.reference))
                 .collect::<Vec<_>>(),
         ),
         list_of(
             &rows
                 .iter()
-                .map(|r| names(codes, &r.unit.candidate))
+                .map(|r| super::code_names(codes, &r.unit.candidate))
                 .collect::<Vec<_>>(),
         ),
         list_of(
@@ -160,8 +151,5 @@ pub fn write(agreement: &Agreement, path: &std::path::Path) -> Result<()> {
     )?;
     writer.write(&batch)?;
     writer.close()?;
-    write_atomically(path, &bytes).map_err(|e| match e {
-        Error::Io { context, io } => Error::io(format!("writing disagreements: {context}"), io),
-        other => other,
-    })
+    write_atomically(path, &bytes)
 }

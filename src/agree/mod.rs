@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
 use crate::metrics::agreement::{self, CodeAgreement, MacroAgreement, StatisticIntervals};
-use crate::metrics::classification::Confusion;
+use crate::metrics::classification::{Confusion, confusions};
 use crate::segment::SegmentUnit;
 use align::Span;
 use coders::{Coder, CoderInput};
@@ -58,8 +58,6 @@ pub struct AgreeConfig {
     /// Bootstrap replicates for the 95% intervals (0: none).
     pub bootstrap: usize,
     pub seed: u64,
-    /// The model's thresholds by code name, to mark on the threshold curves.
-    pub thresholds: Option<HashMap<String, f32>>,
 }
 
 /// One unit both coders coded, with both codings in code-list order.
@@ -124,6 +122,8 @@ pub struct Agreement {
     pub codes: Vec<String>,
     pub reference_name: String,
     pub candidate_name: String,
+    /// The model that made the candidate dataset, if the candidate is one.
+    pub candidate_model_id: Option<String>,
     pub segment: LevelAgreement,
     pub character: Option<LevelAgreement>,
     pub min_overlap: Option<f64>,
@@ -131,6 +131,8 @@ pub struct Agreement {
     pub unmatched_candidate: u64,
     /// Per code, when the candidate has scores.
     pub curves: BTreeMap<String, Vec<CurvePoint>>,
+    /// The model's thresholds by code name, marked on the curves; the caller sets them
+    /// (see [`Agreement::candidate_model_id`]).
     pub thresholds: Option<HashMap<String, f32>>,
     pub units: Vec<ComparedUnit>,
     pub notes: Vec<String>,
@@ -318,7 +320,10 @@ pub fn compare(config: &AgreeConfig) -> Result<Agreement> {
     let unit_tables: Vec<Vec<Confusion>> = matched
         .units
         .iter()
-        .map(|u| unit_confusions(&u.reference, &u.candidate))
+        .map(|u| {
+            agreement::unit_tables(&u.reference, &u.candidate)
+                .expect("both codings are in code-list order")
+        })
         .collect();
     let segment = level(
         matched.level_name.clone(),
@@ -349,13 +354,14 @@ pub fn compare(config: &AgreeConfig) -> Result<Agreement> {
         codes: codes.names,
         reference_name: reference.name,
         candidate_name: candidate.name,
+        candidate_model_id: candidate.model_id,
         segment,
         character,
         min_overlap: matched.char_blocks.is_some().then_some(config.min_overlap),
         unmatched_reference: matched.unmatched_reference,
         unmatched_candidate: matched.unmatched_candidate,
         curves,
-        thresholds: config.thresholds.clone(),
+        thresholds: None,
         units: matched.units,
         notes,
     })
@@ -421,6 +427,16 @@ fn code_vector(names: &[String], codes: &CodeList) -> Vec<bool> {
         }
     }
     out
+}
+
+/// The names of the codes set in `flags` (code-list order): the inverse of `code_vector`.
+fn code_names<'a>(codes: &'a [String], flags: &[bool]) -> Vec<&'a str> {
+    codes
+        .iter()
+        .zip(flags)
+        .filter(|(_, on)| **on)
+        .map(|(c, _)| c.as_str())
+        .collect()
 }
 
 fn score_vector(scores: &HashMap<String, f32>, codes: &CodeList) -> Option<Vec<f32>> {
@@ -554,7 +570,7 @@ fn source_level(
     if results.source_tables.contains_key(&name) {
         name = format!("{} ({})", source.name, source.guid);
     }
-    let tables = sum_tables(&results.blocks[first_block..], codes.names.len());
+    let tables = totals(&results.blocks[first_block..], codes.names.len());
     results.source_tables.insert(name, tables);
     results.units.extend(segments.into_iter().map(|s| s.unit));
 }
@@ -816,34 +832,9 @@ fn source_segments(
     Ok(out)
 }
 
-fn unit_confusions(reference: &[bool], candidate: &[bool]) -> Vec<Confusion> {
-    reference
-        .iter()
-        .zip(candidate)
-        .map(|(&r, &c)| {
-            let mut t = Confusion::default();
-            match (r, c) {
-                (true, true) => t.true_positive = 1,
-                (true, false) => t.false_negative = 1,
-                (false, true) => t.false_positive = 1,
-                (false, false) => t.true_negative = 1,
-            }
-            t
-        })
-        .collect()
-}
-
-fn sum_tables(units: &[Vec<Confusion>], codes: usize) -> Vec<Confusion> {
-    let mut out = vec![Confusion::default(); codes];
-    for unit in units {
-        for (total, t) in out.iter_mut().zip(unit) {
-            total.true_positive += t.true_positive;
-            total.false_positive += t.false_positive;
-            total.false_negative += t.false_negative;
-            total.true_negative += t.true_negative;
-        }
-    }
-    out
+/// The per-code totals of units' tables (zeros for no units).
+fn totals(units: &[Vec<Confusion>], codes: usize) -> Vec<Confusion> {
+    agreement::sum_units(units).unwrap_or_else(|_| vec![Confusion::default(); codes])
 }
 
 fn level(
@@ -852,7 +843,7 @@ fn level(
     units: &[Vec<Confusion>],
     config: &AgreeConfig,
 ) -> LevelAgreement {
-    let tables = sum_tables(units, codes.len());
+    let tables = totals(units, codes.len());
     let per_code: Vec<CodeAgreement> = tables.iter().map(CodeAgreement::from_confusion).collect();
     let macro_average = agreement::macro_average(&per_code);
     let intervals = (config.bootstrap > 0)
@@ -884,23 +875,25 @@ fn threshold_curves(units: &[ComparedUnit], codes: &[String]) -> BTreeMap<String
     if units.is_empty() || units.iter().any(|u| u.scores.is_none()) {
         return out;
     }
+    let reference: Vec<Vec<bool>> = units.iter().map(|u| u.reference.clone()).collect();
+    let per_threshold: Vec<(f32, Vec<Confusion>)> = CURVE_THRESHOLDS
+        .iter()
+        .map(|&threshold| {
+            let says: Vec<Vec<bool>> = units
+                .iter()
+                .filter_map(|u| u.scores.as_ref())
+                .map(|s| s.iter().map(|&score| score >= threshold).collect())
+                .collect();
+            (threshold, confusions(&reference, &says, codes.len()))
+        })
+        .collect();
     for (c, code) in codes.iter().enumerate() {
-        let points = CURVE_THRESHOLDS
+        let points = per_threshold
             .iter()
-            .map(|&threshold| {
-                let mut t = Confusion::default();
-                for unit in units {
-                    let says = unit.scores.as_ref().is_some_and(|s| s[c] >= threshold);
-                    match (unit.reference[c], says) {
-                        (true, true) => t.true_positive += 1,
-                        (true, false) => t.false_negative += 1,
-                        (false, true) => t.false_positive += 1,
-                        (false, false) => t.true_negative += 1,
-                    }
-                }
-                let stats = CodeAgreement::from_confusion(&t);
+            .map(|(threshold, tables)| {
+                let stats = CodeAgreement::from_confusion(&tables[c]);
                 CurvePoint {
-                    threshold,
+                    threshold: *threshold,
                     cohen_kappa: stats.cohen_kappa,
                     f1: stats.f1,
                     precision: stats.precision,

@@ -126,13 +126,8 @@ pub fn frequency(
     }
 }
 
-fn names(codes: &[String], flags: &[bool]) -> Vec<String> {
-    codes
-        .iter()
-        .zip(flags)
-        .filter(|(_, on)| **on)
-        .map(|(c, _)| c.clone())
-        .collect()
+fn owned(names: Vec<&str>) -> Vec<String> {
+    names.into_iter().map(str::to_string).collect()
 }
 
 /// Builds the report's input: `by` names the metadata field to count codes by (default
@@ -185,8 +180,8 @@ pub fn report_input(agreement: &Agreement, by: Option<&str>, top: usize) -> Repo
                 None => d.unit.key.clone(),
             },
             text: d.unit.text.clone(),
-            reference: names(codes, &d.unit.reference),
-            candidate: names(codes, &d.unit.candidate),
+            reference: owned(super::code_names(codes, &d.unit.reference)),
+            candidate: owned(super::code_names(codes, &d.unit.candidate)),
             scores: d.unit.scores.clone(),
         })
         .collect();

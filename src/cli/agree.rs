@@ -102,7 +102,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         unit: args.unit,
         bootstrap: args.bootstrap,
         seed: args.seed,
-        thresholds: None,
     };
     let mut agreement = agree::compare(&config).with_context(|| {
         format!(
@@ -111,7 +110,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.candidate.display()
         )
     })?;
-    agreement.thresholds = model_thresholds(args.model.clone(), &args.candidate);
+    agreement.thresholds =
+        model_thresholds(args.model.clone(), agreement.candidate_model_id.as_deref());
 
     if let Some(path) = &args.disagreements {
         agree::disagreements::write(&agreement, path)
@@ -136,15 +136,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// The thresholds of `--model`, or of the default model when it made the candidate dataset.
 fn model_thresholds(
     flag: Option<PathBuf>,
-    candidate: &std::path::Path,
+    candidate_model_id: Option<&str>,
 ) -> Option<HashMap<String, f32>> {
     let explicit = flag.is_some();
     let model = discotag::model::ModelDir::open(&super::resolve_model_dir(flag)).ok()?;
-    if !explicit {
-        let dataset = discotag::output::read::read_dataset(candidate).ok()?;
-        if dataset.model_id.as_deref() != Some(model.model_id.as_str()) {
-            return None;
-        }
+    if !explicit && candidate_model_id != Some(model.model_id.as_str()) {
+        return None;
     }
     Some(
         model

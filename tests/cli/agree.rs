@@ -113,52 +113,34 @@ fn unknown_codes_and_missing_files_are_clear_errors() {
         "{\"id\": 1, \"text\": \"x\", \"labels\": []}\n{\"id\": 2, \"text\": \"y\", \"labels\": [\"thrift\"]}\n",
     );
     let codebook = repo().join("data/codebooks/joint_commissioning.toml");
-    wd.command(&[
-        "agree",
-        "--reference",
-        "a.jsonl",
-        "--candidate",
-        "b.jsonl",
-        "--codebook",
-    ])
-    .arg(&codebook)
-    .assert()
-    .code(1)
-    .stderr(predicate::str::contains("b.jsonl, line 2").and(predicate::str::contains("thrift")));
-    wd.command(&[
-        "agree",
-        "--reference",
-        "a.jsonl",
-        "--candidate",
-        "nope.jsonl",
-    ])
-    .assert()
-    .code(1)
-    .stderr(predicate::str::contains("nope.jsonl"));
-    wd.command(&[
-        "agree",
-        "--reference",
-        "a.jsonl",
-        "--candidate",
-        "b.jsonl",
-        "--reference-coder",
-        "Alice",
-    ])
-    .assert()
-    .code(2)
-    .stderr(predicate::str::contains(".qdpx"));
-    wd.command(&[
-        "agree",
-        "--reference",
-        "a.jsonl",
-        "--candidate",
-        "b.jsonl",
-        "--unit",
-        "window",
-    ])
-    .assert()
-    .code(2)
-    .stderr(predicate::str::contains("sentence"));
+    let codebook = codebook.to_str().unwrap();
+    let cases: [(&[&str], i32, &[&str]); 4] = [
+        (
+            &["b.jsonl", "--codebook", codebook],
+            1,
+            &["b.jsonl, line 2", "thrift"],
+        ),
+        (&["nope.jsonl"], 1, &["nope.jsonl"]),
+        (&["b.jsonl", "--reference-coder", "Alice"], 2, &[".qdpx"]),
+        (&["b.jsonl", "--unit", "window"], 2, &["sentence"]),
+    ];
+    for (candidate_and_options, code, messages) in cases {
+        let output = wd
+            .command(&["agree", "--reference", "a.jsonl", "--candidate"])
+            .args(candidate_and_options)
+            .assert()
+            .code(code)
+            .get_output()
+            .stderr
+            .clone();
+        let stderr = String::from_utf8_lossy(&output);
+        for message in messages {
+            assert!(
+                stderr.contains(message),
+                "{candidate_and_options:?}: {stderr}"
+            );
+        }
+    }
 }
 
 /// The model's dataset as the candidate: every coded utterance is compared, statistics agree
