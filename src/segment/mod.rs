@@ -44,15 +44,13 @@ pub fn split(
     max_tokens: usize,
     tokens: &dyn TokenBudget,
 ) -> Vec<Range<usize>> {
-    match unit {
-        SegmentUnit::Turn => trim(text, 0..text.len()).into_iter().collect(),
-        SegmentUnit::Sentence => sentences(text),
-        SegmentUnit::Window => windows(
+    split_untokenized(text, unit).unwrap_or_else(|| {
+        windows(
             text,
             max_tokens.saturating_sub(tokens.special_tokens()).max(1),
             tokens,
-        ),
-    }
+        )
+    })
 }
 
 /// Splits `text` into `turn` or `sentence` byte ranges without a tokenizer, for comparing
