@@ -45,6 +45,8 @@ pub struct LabelConfig {
     pub shard: Shard,
     pub resume: bool,
     pub offline: bool,
+    /// The encoder's number format.
+    pub precision: crate::model::Precision,
     pub read: ReadOptions,
     pub progress: bool,
     /// How long a part file stays open before it is committed (how much a killed run loses).
@@ -100,6 +102,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         &LoadOptions {
             max_tokens: config.max_tokens,
             offline: config.offline,
+            precision: config.precision,
         },
     )?);
     let discovery = input::discover(&config.inputs, config.stdin_format, config.shard);
@@ -477,14 +480,7 @@ fn encode_stage(
         let (real, padded) = crate::batch::padding(&lengths, &plan);
         real_tokens += real;
         padded_tokens += padded;
-        let mut scores: Vec<Vec<f32>> = vec![Vec::new(); sequences.len()];
-        for batch in &plan {
-            let batch_sequences: Vec<&[u32]> = batch.iter().map(|&i| sequences[i]).collect();
-            let batch_scores = classifier.scores(&batch_sequences)?;
-            for (&i, s) in batch.iter().zip(batch_scores) {
-                scores[i] = s;
-            }
-        }
+        let scores = classifier.score_batches(&sequences, &plan)?;
         time.0 += start.elapsed();
         let mut scores = scores.into_iter();
         for input in window.drain(..) {

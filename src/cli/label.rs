@@ -42,6 +42,10 @@ pub struct Args {
     #[arg(long, default_value_t = 32, value_name = "N")]
     batch_size: usize,
 
+    /// Number format of the encoder's matrix products: fp32 (the reference), or bf16 (weights and activations rounded to bfloat16, sums in f32; about twice as fast on CPUs with AVX-512 BF16, emulated elsewhere; see the model card for its accuracy). Example: `--precision bf16`
+    #[arg(long, value_enum, default_value_t = super::PrecisionArg::Fp32)]
+    precision: super::PrecisionArg,
+
     /// Compute threads for tokenising and the encoder. Default: all cores. Example: `--threads 2`
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -101,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         shard: args.shard,
         resume: args.resume,
         offline: args.offline,
+        precision: args.precision.into(),
         read: ReadOptions {
             csv: CsvColumns {
                 text: args.text_column,

@@ -95,6 +95,22 @@ pub fn resolve_model_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 /// Sets the number of compute threads for the encoder and tokenizer before any pool starts.
+/// `--precision`: the encoder's number format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    Fp32,
+    Bf16,
+}
+
+impl From<PrecisionArg> for discotag::model::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Fp32 => discotag::model::Precision::F32,
+            PrecisionArg::Bf16 => discotag::model::Precision::Bf16,
+        }
+    }
+}
+
 pub fn set_threads(threads: Option<usize>) {
     if let Some(n) = threads {
         // SAFETY: called from the main thread before any other thread is started.

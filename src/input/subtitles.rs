@@ -107,11 +107,12 @@ fn unit_from_cue(cue: Cue, record_index: u64, path: &str) -> Result<Option<Unit>
             .replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&nbsp;", " ");
-        if i == 0 && speaker.is_none() {
-            if let Some((name, start)) = split_speaker_prefix(&line) {
-                speaker = Some(name);
-                line = line[start..].to_string();
-            }
+        if i == 0
+            && speaker.is_none()
+            && let Some((name, start)) = split_speaker_prefix(&line)
+        {
+            speaker = Some(name);
+            line = line[start..].to_string();
         }
         let line = line.trim();
         if !line.is_empty() {

@@ -97,18 +97,20 @@ impl Config {
     /// # Errors
     /// A sentence saying which do not.
     pub fn validate(&self) -> Result<(), String> {
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if let Some(t) = &self.model_type {
-            if t != "bert" {
-                return Err(format!(
-                    "model_type {t:?} is not supported: discotag runs encoders with the BERT architecture (model_type \"bert\")"
-                ));
-            }
+        if let Some(t) = &self.model_type
+            && t != "bert"
+        {
+            return Err(format!(
+                "model_type {t:?} is not supported: discotag runs encoders with the BERT architecture (model_type \"bert\")"
+            ));
         }
         Ok(())
     }
@@ -232,6 +234,26 @@ impl Layer {
     }
 }
 
+/// Borrowed views of an encoder's weights.
+pub(super) struct Parts<'a> {
+    pub word_embeddings: &'a Tensor,
+    pub position_embeddings: &'a Tensor,
+    pub token_type_embeddings: &'a Tensor,
+    pub embedding_norm: &'a LayerNorm,
+    pub layers: Vec<LayerParts<'a>>,
+}
+
+pub(super) struct LayerParts<'a> {
+    pub query: &'a Linear,
+    pub key: &'a Linear,
+    pub value: &'a Linear,
+    pub attention_out: &'a Linear,
+    pub attention_norm: &'a LayerNorm,
+    pub intermediate: &'a Linear,
+    pub output: &'a Linear,
+    pub output_norm: &'a LayerNorm,
+}
+
 /// The encoder: embeddings and a stack of transformer layers.
 pub struct Encoder {
     embeddings: Embeddings,
@@ -287,6 +309,30 @@ impl Encoder {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The weights, for the inference engine to pack.
+    pub(super) fn parts(&self) -> Parts<'_> {
+        Parts {
+            word_embeddings: self.embeddings.word.embeddings(),
+            position_embeddings: self.embeddings.position.embeddings(),
+            token_type_embeddings: self.embeddings.token_type.embeddings(),
+            embedding_norm: &self.embeddings.layer_norm,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerParts {
+                    query: &l.query,
+                    key: &l.key,
+                    value: &l.value,
+                    attention_out: &l.attention_out,
+                    attention_norm: &l.attention_norm,
+                    intermediate: &l.intermediate,
+                    output: &l.output,
+                    output_norm: &l.output_norm,
+                })
+                .collect(),
+        }
     }
 
     pub fn device(&self) -> &Device {

@@ -9,6 +9,7 @@
 pub mod card;
 pub mod dropout;
 pub mod encoder;
+pub mod engine;
 pub mod head;
 pub mod pooling;
 pub mod weights;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::metrics::classification;
 use crate::tokenize::TextTokenizer;
 pub use encoder::{Config, Encoder, Pass};
+pub use engine::{InferenceEncoder, Kernel, Precision};
 pub use head::Head;
 pub use pooling::Pooling;
 pub use weights::EncoderRef;
@@ -258,6 +260,23 @@ pub fn batch_tensors(
     ))
 }
 
+/// Token ids of each text, truncated to the tokenizer's limit; errors name the encoder folder's
+/// tokenizer.
+fn token_ids(tokenizer: &TextTokenizer, dir: &Path, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+    texts
+        .iter()
+        .map(|text| {
+            tokenizer
+                .encode(text)
+                .map(|t| t.ids)
+                .map_err(|source| Error::Tokenizer {
+                    path: dir.join("tokenizer.json"),
+                    source,
+                })
+        })
+        .collect()
+}
+
 impl LoadedEncoder {
     /// Tokenises and embeds texts in length-sorted batches: one (texts, features) matrix, rows
     /// in input order.
@@ -287,15 +306,11 @@ impl LoadedEncoder {
         batch_size: usize,
     ) -> Result<Tensor> {
         let width = pooling.features(self.encoder.config().hidden_size);
+        let engine = InferenceEncoder::new(&self.encoder, Precision::F32)?;
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
-        let mut rows = vec![Vec::new(); ids.len()];
-        for batch in crate::batch::plan(&lengths, batch_size) {
-            let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let features = self.embed(&seqs, pooling, normalize, Pass::Inference)?;
-            for (&i, row) in batch.iter().zip(features.to_vec2::<f32>()?) {
-                rows[i] = row;
-            }
-        }
+        let plan = crate::batch::plan(&lengths, batch_size);
+        let rows = engine.embed_batches(&sequences, &plan, pooling, normalize)?;
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
         Ok(Tensor::from_vec(
             flat,
@@ -309,18 +324,7 @@ impl LoadedEncoder {
     /// # Errors
     /// On tokenizer failures.
     pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        texts
-            .iter()
-            .map(|text| {
-                self.tokenizer
-                    .encode(text)
-                    .map(|t| t.ids)
-                    .map_err(|source| Error::Tokenizer {
-                        path: self.dir.join("tokenizer.json"),
-                        source,
-                    })
-            })
-            .collect()
+        token_ids(&self.tokenizer, &self.dir, texts)
     }
 
     /// Sentence features (batch, features), pooled and optionally L2-normalised.
@@ -446,12 +450,16 @@ pub struct LoadOptions {
     pub max_tokens: usize,
     /// Never fetch a missing encoder.
     pub offline: bool,
+    /// The number format of the encoder's matrix products.
+    pub precision: Precision,
 }
 
 /// Encoder, head and thresholds, ready to score token sequences.
 pub struct Classifier {
     pub model: ModelDir,
-    pub encoder: LoadedEncoder,
+    engine: InferenceEncoder,
+    tokenizer: TextTokenizer,
+    encoder_dir: PathBuf,
     head: Head,
 }
 
@@ -498,26 +506,48 @@ impl Classifier {
                 ),
             });
         }
+        // The candle encoder is only needed to pack the engine; dropping it halves memory.
+        let engine = InferenceEncoder::new(&encoder.encoder, options.precision)?;
         Ok(Classifier {
             model,
-            encoder,
+            engine,
+            tokenizer: encoder.tokenizer,
+            encoder_dir: encoder.dir,
             head,
         })
     }
 
-    /// Per-code scores (sigmoid of the logits) for each token sequence, in codebook order.
+    /// Per-code scores (sigmoid of the logits) for each token sequence, in codebook order,
+    /// with the sequences run in `batches` (index lists, as from [`crate::batch::plan`]) in
+    /// parallel.
     ///
     /// # Errors
     /// On tensor failures.
-    pub fn scores(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    pub fn score_batches(
+        &self,
+        sequences: &[&[u32]],
+        batches: &[Vec<usize>],
+    ) -> Result<Vec<Vec<f32>>> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
         let head = &self.model.head;
-        let embeddings =
-            self.encoder
-                .embed(sequences, head.pooling, head.normalize, Pass::Inference)?;
-        Ok(self.head.probabilities(&embeddings)?)
+        let rows = self
+            .engine
+            .embed_batches(sequences, batches, head.pooling, head.normalize)?;
+        let width = rows[0].len();
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        let features = Tensor::from_vec(flat, (sequences.len(), width), &Device::Cpu)?;
+        Ok(self.head.probabilities(&features)?)
+    }
+
+    /// Per-code scores for token sequences, run in length-sorted batches.
+    ///
+    /// # Errors
+    /// On tensor failures.
+    pub fn scores(&self, sequences: &[&[u32]], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        self.score_batches(sequences, &crate::batch::plan(&lengths, batch_size))
     }
 
     /// Per-code scores for whole texts, tokenised here and run in length-sorted batches.
@@ -525,14 +555,14 @@ impl Classifier {
     /// # Errors
     /// On tokenizer or tensor failures.
     pub fn score_texts(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let head = &self.model.head;
-        let features = self
-            .encoder
-            .embed_texts(texts, head.pooling, head.normalize, batch_size)?;
-        Ok(self.head.probabilities(&features)?)
+        let ids = token_ids(&self.tokenizer, &self.encoder_dir, texts)?;
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        self.scores(&sequences, batch_size)
+    }
+
+    /// The inference engine (its precision and kernel).
+    pub fn engine(&self) -> &InferenceEncoder {
+        &self.engine
     }
 
     /// Scores labelled utterances and compares the decisions with their labels.
@@ -573,6 +603,6 @@ impl Classifier {
     }
 
     pub fn tokenizer(&self) -> &TextTokenizer {
-        &self.encoder.tokenizer
+        &self.tokenizer
     }
 }

@@ -185,10 +185,10 @@ impl Dataset {
             self.parts.write(&batch)?;
         }
         self.pending.push(record);
-        if let Some((rows, age)) = self.parts.open_part() {
-            if rows >= PART_TARGET_ROWS || age >= self.commit_interval {
-                self.commit()?;
-            }
+        if let Some((rows, age)) = self.parts.open_part()
+            && (rows >= PART_TARGET_ROWS || age >= self.commit_interval)
+        {
+            self.commit()?;
         }
         Ok(())
     }

@@ -64,16 +64,15 @@ pub fn compute(
     texts: &[&str],
 ) -> Result<Features> {
     let path = cache_path(reference, max_tokens, texts);
-    if let Ok(stored) = candle_core::safetensors::load(&path, &Device::Cpu) {
-        if let (Some(mean), Some(cls)) = (stored.get("mean"), stored.get("cls")) {
-            if mean.dim(0).ok() == Some(texts.len()) {
-                tracing::debug!(path = %path.display(), "features from the cache");
-                return Ok(Features {
-                    mean: mean.clone(),
-                    cls: cls.clone(),
-                });
-            }
-        }
+    if let Ok(stored) = candle_core::safetensors::load(&path, &Device::Cpu)
+        && let (Some(mean), Some(cls)) = (stored.get("mean"), stored.get("cls"))
+        && mean.dim(0).ok() == Some(texts.len())
+    {
+        tracing::debug!(path = %path.display(), "features from the cache");
+        return Ok(Features {
+            mean: mean.clone(),
+            cls: cls.clone(),
+        });
     }
     let both = encoder.embed_texts(texts, Pooling::MeanCls, true, FEATURE_BATCH_SIZE)?;
     let width = encoder.encoder.config().hidden_size;

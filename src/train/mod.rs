@@ -509,6 +509,7 @@ pub fn score_file(
         &LoadOptions {
             max_tokens,
             offline,
+            precision: crate::model::Precision::F32,
         },
     )?;
     let items = labelled::read(data, &classifier.model.codebook)?;

@@ -38,7 +38,11 @@ fn two_human_coders_in_jsonl_match_hand_computed_statistics() {
     let line = |id: usize, labels: &[&str]| {
         format!(
             "{{\"id\": \"u{id}\", \"text\": \"utterance {id}\", \"speaker\": \"{}\", \"labels\": {}}}\n",
-            if id % 2 == 0 { "GP" } else { "Commissioner" },
+            if id.is_multiple_of(2) {
+                "GP"
+            } else {
+                "Commissioner"
+            },
             serde_json::to_string(labels).unwrap()
         )
     };

@@ -2,7 +2,7 @@
 //! cache the first time, as `discotag model fetch` does). Kept to what proves the point.
 
 use assert_cmd::Command;
-use discotag::model::{Pass, Pooling};
+use discotag::model::{InferenceEncoder, Pass, Pooling, Precision};
 use serde::Deserialize;
 
 use crate::util::*;
@@ -74,6 +74,44 @@ fn embeddings_match_sentence_transformers() {
     }
     assert!(worst >= 0.9999, "lowest cosine {worst}");
     eprintln!("lowest cosine similarity with sentence-transformers: {worst:.7}");
+}
+
+/// The inference engine that `label` and `eval` use gives sentence-transformers' embeddings
+/// too: fp32 as closely as candle's encoder above, and bf16 within cosine 0.999, the bar
+/// `--precision bf16` was kept on.
+#[test]
+fn inference_engine_matches_sentence_transformers_in_both_precisions() {
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/reference_embeddings.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = discotag::model::EncoderRef::default_minilm()
+        .resolve(&repo(), false)
+        .unwrap();
+    let encoder = discotag::model::load_encoder(&dir, reference.max_seq_length).unwrap();
+    let ids: Vec<&[u32]> = reference
+        .items
+        .iter()
+        .map(|i| i.input_ids.as_slice())
+        .collect();
+    let lengths: Vec<usize> = ids.iter().map(|i| i.len()).collect();
+    let plan = discotag::batch::plan(&lengths, 7);
+    for (precision, bar) in [(Precision::F32, 0.9999), (Precision::Bf16, 0.999)] {
+        let engine = InferenceEncoder::new(&encoder.encoder, precision).unwrap();
+        let embedded = engine
+            .embed_batches(&ids, &plan, Pooling::Mean, false)
+            .unwrap();
+        let worst = embedded
+            .iter()
+            .zip(&reference.items)
+            .map(|(e, item)| cosine(e, &item.embedding))
+            .fold(1.0f64, f64::min);
+        eprintln!(
+            "{precision:?} ({}): lowest cosine {worst:.7}",
+            engine.kernel().name()
+        );
+        assert!(worst >= bar, "{precision:?}: lowest cosine {worst}");
+    }
 }
 
 /// The README's first command: the default model labels the bundled samples.

@@ -1,0 +1,776 @@
+//! Matrix products of the inference engine: `out = act(a · wᵀ + bias) (+ residual)`, where `a`
+//! is the (tokens, inputs) activation matrix and `w` a linear layer's (outputs, inputs) weight.
+//!
+//! Weights are packed once, at load, into panels of `NR` output columns laid out input by input,
+//! the layout a register-blocked microkernel streams through; activations are packed per block
+//! of rows into panels of `MR` rows. The microkernel keeps an `MR × NR` tile of sums in
+//! registers over the whole inner dimension, and the epilogue (bias, activation, residual) runs
+//! on that tile while it is in L1, so every output element is written once.
+//!
+//! Every output element is the sum over inputs in ascending order, whatever the number of rows
+//! or their blocking, so a segment's result does not depend on which batch it ran in.
+//!
+//! Kernels ([`Kernel`]), chosen at run time from what the CPU has:
+//! - AVX-512F, f32, 12 × 32;
+//! - AVX-512 BF16 (`vdpbf16ps`), bf16 products summed in f32, 12 × 32;
+//! - AVX2 + FMA, f32, 6 × 16;
+//! - portable Rust, f32, 4 × 16, for every other CPU.
+//!
+//! `bf16` without AVX-512 BF16 rounds weights and activations to bf16 and multiplies them with
+//! an f32 kernel, so results match the native kernel's up to summation order.
+
+use super::ops::{self, Activation};
+
+/// The largest `MR × NR` of any kernel: the size of the tile buffer.
+const MAX_TILE: usize = 12 * 32;
+/// Bytes of packed activations per row block, sized to stay in L2 with a weight panel.
+const A_BLOCK_BYTES: usize = 384 * 1024;
+
+/// The number format of the products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 products and sums: the reference.
+    #[default]
+    F32,
+    /// Weights and activations rounded to bfloat16, products summed in f32.
+    Bf16,
+}
+
+/// A microkernel and the instruction set it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Avx512F32,
+    Avx512Bf16,
+    Avx2F32,
+    PortableF32,
+}
+
+impl Kernel {
+    /// The fastest f32 kernel this CPU runs.
+    pub fn best_f32() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512F32;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernel::Avx2F32;
+            }
+        }
+        Kernel::PortableF32
+    }
+
+    /// The kernel for a precision on this CPU.
+    pub fn for_precision(precision: Precision) -> Kernel {
+        match precision {
+            Precision::F32 => Kernel::best_f32(),
+            Precision::Bf16 => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("avx512bf16")
+                    {
+                        return Kernel::Avx512Bf16;
+                    }
+                }
+                Kernel::best_f32()
+            }
+        }
+    }
+
+    /// A short name for logs and benchmark records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512F32 => "avx512-f32",
+            Kernel::Avx512Bf16 => "avx512-bf16",
+            Kernel::Avx2F32 => "avx2-f32",
+            Kernel::PortableF32 => "portable-f32",
+        }
+    }
+
+    fn tile(self) -> (usize, usize) {
+        match self {
+            Kernel::Avx512F32 | Kernel::Avx512Bf16 => (12, 32),
+            Kernel::Avx2F32 => (6, 16),
+            Kernel::PortableF32 => (4, 16),
+        }
+    }
+
+    /// Inner-dimension steps per input count: bf16 pairs two inputs per step.
+    fn steps(self, k: usize) -> usize {
+        match self {
+            Kernel::Avx512Bf16 => k.div_ceil(2),
+            _ => k,
+        }
+    }
+}
+
+/// A linear layer packed for one kernel.
+pub struct PackedLinear {
+    kernel: Kernel,
+    /// Whether activations are rounded to bf16 before an f32 kernel (bf16 without the CPU's
+    /// bf16 instructions).
+    round_inputs: bool,
+    inputs: usize,
+    outputs: usize,
+    /// Panels of `NR` outputs; each is `steps × NR` elements (f32 bits, or two bf16 per u32).
+    panels: Vec<u32>,
+    bias: Vec<f32>,
+}
+
+impl PackedLinear {
+    /// Packs a weight matrix given row-major as (outputs, inputs), with its bias.
+    pub fn new(
+        weight: &[f32],
+        outputs: usize,
+        inputs: usize,
+        bias: &[f32],
+        precision: Precision,
+    ) -> Self {
+        Self::with_kernel(
+            weight,
+            outputs,
+            inputs,
+            bias,
+            precision,
+            Kernel::for_precision(precision),
+        )
+    }
+
+    /// As [`Self::new`], with a given kernel, which the CPU must run.
+    fn with_kernel(
+        weight: &[f32],
+        outputs: usize,
+        inputs: usize,
+        bias: &[f32],
+        precision: Precision,
+        kernel: Kernel,
+    ) -> Self {
+        assert_eq!(weight.len(), outputs * inputs, "weight shape");
+        assert_eq!(bias.len(), outputs, "bias length");
+        let round_inputs = precision == Precision::Bf16 && kernel != Kernel::Avx512Bf16;
+        let (_, nr) = kernel.tile();
+        let steps = kernel.steps(inputs);
+        let n_panels = outputs.div_ceil(nr);
+        let mut panels = vec![0u32; n_panels * steps * nr];
+        let at = |o: usize, i: usize| -> f32 {
+            if o < outputs && i < inputs {
+                weight[o * inputs + i]
+            } else {
+                0.0
+            }
+        };
+        for p in 0..n_panels {
+            let panel = &mut panels[p * steps * nr..(p + 1) * steps * nr];
+            for s in 0..steps {
+                for j in 0..nr {
+                    let o = p * nr + j;
+                    panel[s * nr + j] = match (kernel, round_inputs) {
+                        (Kernel::Avx512Bf16, _) => bf16_pair(at(o, 2 * s), at(o, 2 * s + 1)),
+                        (_, true) => round_bf16(at(o, s)).to_bits(),
+                        (_, false) => at(o, s).to_bits(),
+                    };
+                }
+            }
+        }
+        PackedLinear {
+            kernel,
+            round_inputs,
+            inputs,
+            outputs,
+            panels,
+            bias: bias.to_vec(),
+        }
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Bytes of packed weights and bias.
+    pub fn bytes(&self) -> usize {
+        4 * (self.panels.len() + self.bias.len())
+    }
+}
+
+/// What happens to `a · wᵀ + bias` before it is stored.
+#[derive(Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// Store it.
+    Bias,
+    /// Apply an activation.
+    Activate(Activation),
+    /// Add a matrix of the output's shape (a residual connection).
+    AddResidual(&'a [f32]),
+}
+
+/// Reusable buffer for packed activations, one per thread.
+#[derive(Default)]
+pub struct Scratch {
+    packed: Vec<u32>,
+}
+
+/// `out = epilogue(a · wᵀ + bias)` for `rows` rows of `a` (row-major, `w.inputs()` wide);
+/// `out` is row-major, `w.outputs()` wide.
+pub fn linear(
+    a: &[f32],
+    rows: usize,
+    w: &PackedLinear,
+    out: &mut [f32],
+    epilogue: Epilogue,
+    scratch: &mut Scratch,
+) {
+    assert!(a.len() >= rows * w.inputs, "activation shape");
+    assert!(out.len() >= rows * w.outputs, "output shape");
+    if let Epilogue::AddResidual(r) = epilogue {
+        assert!(r.len() >= rows * w.outputs, "residual shape");
+    }
+    match w.kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the kernel was chosen because the CPU has its instruction set.
+        Kernel::Avx512F32 => unsafe { x86::linear_avx512_f32(a, rows, w, out, epilogue, scratch) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx512Bf16 => unsafe {
+            x86::linear_avx512_bf16(a, rows, w, out, epilogue, scratch)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx2F32 => unsafe { x86::linear_avx2_f32(a, rows, w, out, epilogue, scratch) },
+        _ => drive::<Portable>(a, rows, w, out, epilogue, scratch),
+    }
+}
+
+/// Rounds to the nearest bfloat16 (ties to even), returned as the f32 it stands for.
+#[inline(always)]
+pub fn round_bf16(x: f32) -> f32 {
+    f32::from_bits(u32::from(bf16_bits(x)) << 16)
+}
+
+#[inline(always)]
+fn bf16_bits(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1));
+    (rounded >> 16) as u16
+}
+
+/// Two bf16 in one u32, the first in the low half, as `vdpbf16ps` pairs them.
+#[inline(always)]
+fn bf16_pair(first: f32, second: f32) -> u32 {
+    u32::from(bf16_bits(first)) | (u32::from(bf16_bits(second)) << 16)
+}
+
+/// A register-blocked microkernel.
+trait Micro {
+    const MR: usize;
+    const NR: usize;
+    /// Packs rows `first..first + count` (at most `MR`; missing rows are zeros) of the
+    /// row-major `a`, `inputs` wide, into `dst`, step by step.
+    #[inline(always)]
+    fn pack_rows(
+        a: &[f32],
+        inputs: usize,
+        first: usize,
+        count: usize,
+        round: bool,
+        dst: &mut [u32],
+    ) {
+        for (s, chunk) in dst.chunks_exact_mut(Self::MR).enumerate() {
+            for (r, slot) in chunk.iter_mut().enumerate() {
+                let x = if r < count {
+                    a[(first + r) * inputs + s]
+                } else {
+                    0.0
+                };
+                *slot = if round { round_bf16(x) } else { x }.to_bits();
+            }
+        }
+    }
+    /// Writes the `MR × NR` tile of sums over `steps` steps to `tile` (row-major, `NR` wide).
+    ///
+    /// # Safety
+    /// `a` holds `steps × MR` and `b` `steps × NR` elements; the CPU has the kernel's features.
+    unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]);
+}
+
+/// The shared loop nest: row blocks sized for L2, weight panels, row panels, then the epilogue
+/// on each tile. Inlined into each kernel's `target_feature` function, so the packing and
+/// epilogue loops are vectorised with that kernel's instructions.
+#[inline(always)]
+fn drive<M: Micro>(
+    a: &[f32],
+    rows: usize,
+    w: &PackedLinear,
+    out: &mut [f32],
+    epilogue: Epilogue,
+    scratch: &mut Scratch,
+) {
+    let (mr, nr) = (M::MR, M::NR);
+    let (k, n) = (w.inputs, w.outputs);
+    let steps = w.kernel.steps(k);
+    let block_rows = ((A_BLOCK_BYTES / (4 * steps.max(1))) / mr).max(1) * mr;
+    let n_panels = n.div_ceil(nr);
+    let mut tile = [0f32; MAX_TILE];
+    for block_start in (0..rows).step_by(block_rows) {
+        let block_len = block_rows.min(rows - block_start);
+        let row_panels = block_len.div_ceil(mr);
+        scratch.packed.clear();
+        scratch.packed.resize(row_panels * steps * mr, 0);
+        for rp in 0..row_panels {
+            let first = block_start + rp * mr;
+            let count = mr.min(rows - first);
+            let dst = &mut scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
+            if w.kernel == Kernel::Avx512Bf16 {
+                pack_bf16_pairs(a, k, first, count, mr, dst);
+            } else {
+                M::pack_rows(a, k, first, count, w.round_inputs, dst);
+            }
+        }
+        for np in 0..n_panels {
+            let panel = &w.panels[np * steps * nr..(np + 1) * steps * nr];
+            let col0 = np * nr;
+            let cols = nr.min(n - col0);
+            let bias = &w.bias[col0..col0 + cols];
+            for rp in 0..row_panels {
+                let a_panel = &scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
+                // SAFETY: both panels hold `steps` full steps; the kernel matches the CPU.
+                unsafe { M::tile(steps, a_panel.as_ptr(), panel.as_ptr(), &mut tile) };
+                let first = block_start + rp * mr;
+                let valid = mr.min(rows - first);
+                for r in 0..valid {
+                    let sums = &mut tile[r * nr..r * nr + cols];
+                    for (s, &b) in sums.iter_mut().zip(bias) {
+                        *s += b;
+                    }
+                }
+                // The whole tile at once: many independent vectors for the activation's long
+                // dependency chains to overlap.
+                if let Epilogue::Activate(act) = epilogue {
+                    ops::activate(act, &mut tile[..valid * nr]);
+                }
+                for r in 0..valid {
+                    let at = (first + r) * n + col0;
+                    let dst = &mut out[at..at + cols];
+                    let sums = &tile[r * nr..r * nr + cols];
+                    match epilogue {
+                        Epilogue::AddResidual(res) => {
+                            for ((d, &s), &x) in dst.iter_mut().zip(sums).zip(&res[at..at + cols]) {
+                                *d = s + x;
+                            }
+                        }
+                        _ => dst.copy_from_slice(sums),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn pack_bf16_pairs(
+    a: &[f32],
+    inputs: usize,
+    first: usize,
+    count: usize,
+    mr: usize,
+    dst: &mut [u32],
+) {
+    let at = |r: usize, i: usize| -> f32 {
+        if r < count && i < inputs {
+            a[(first + r) * inputs + i]
+        } else {
+            0.0
+        }
+    };
+    for (s, chunk) in dst.chunks_exact_mut(mr).enumerate() {
+        for (r, slot) in chunk.iter_mut().enumerate() {
+            *slot = bf16_pair(at(r, 2 * s), at(r, 2 * s + 1));
+        }
+    }
+}
+
+/// Plain Rust, left to the compiler to vectorise.
+struct Portable;
+
+impl Micro for Portable {
+    const MR: usize = 4;
+    const NR: usize = 16;
+
+    #[inline(always)]
+    unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        let mut sums = [[0f32; 16]; 4];
+        for s in 0..steps {
+            // SAFETY: the caller guarantees `steps` full steps in both panels.
+            let (a_step, b_step) = unsafe {
+                (
+                    std::slice::from_raw_parts(a.add(s * 4), 4),
+                    std::slice::from_raw_parts(b.add(s * 16), 16),
+                )
+            };
+            for (row, &x) in sums.iter_mut().zip(a_step) {
+                let x = f32::from_bits(x);
+                for (acc, &y) in row.iter_mut().zip(b_step) {
+                    *acc = x.mul_add(f32::from_bits(y), *acc);
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            tile[r * 16..r * 16 + 16].copy_from_slice(row);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Epilogue, MAX_TILE, Micro, PackedLinear, Scratch, drive};
+
+    pub(super) struct Avx512F32;
+    pub(super) struct Avx512Bf16;
+    pub(super) struct Avx2F32;
+
+    impl Micro for Avx512F32 {
+        const MR: usize = 12;
+        const NR: usize = 32;
+
+        #[inline(always)]
+        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { avx512_f32_tile(steps, a.cast(), b.cast(), tile) }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_f32_tile(
+        steps: usize,
+        a: *const f32,
+        b: *const f32,
+        tile: &mut [f32; MAX_TILE],
+    ) {
+        let mut c = [[_mm512_setzero_ps(); 2]; 12];
+        for s in 0..steps {
+            // SAFETY: `steps` full steps of 12 and 32 values, per the caller.
+            unsafe {
+                let b0 = _mm512_loadu_ps(b.add(s * 32));
+                let b1 = _mm512_loadu_ps(b.add(s * 32 + 16));
+                let a_step = a.add(s * 12);
+                for (r, acc) in c.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*a_step.add(r));
+                    acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
+                }
+            }
+        }
+        // SAFETY: the caller's CPU has AVX-512F.
+        unsafe { store_avx512(&c, tile) }
+    }
+
+    /// Stores a 12 × 32 tile of sums.
+    #[inline(always)]
+    unsafe fn store_avx512(c: &[[__m512; 2]; 12], tile: &mut [f32; MAX_TILE]) {
+        for (r, acc) in c.iter().enumerate() {
+            // SAFETY: 12 × 32 fits the tile; the caller's CPU has AVX-512F.
+            unsafe {
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * 32), acc[0]);
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * 32 + 16), acc[1]);
+            }
+        }
+    }
+
+    impl Micro for Avx512Bf16 {
+        const MR: usize = 12;
+        const NR: usize = 32;
+
+        #[inline(always)]
+        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { avx512_bf16_tile(steps, a, b, tile) }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn avx512_bf16_tile(
+        steps: usize,
+        a: *const u32,
+        b: *const u32,
+        tile: &mut [f32; MAX_TILE],
+    ) {
+        let mut c = [[_mm512_setzero_ps(); 2]; 12];
+        for s in 0..steps {
+            // SAFETY: `steps` full steps of 12 and 32 pairs, per the caller. `__m512i` and
+            // `__m512bh` are both 64 bytes of lanes.
+            unsafe {
+                let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(s * 32).cast()));
+                let b1: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(b.add(s * 32 + 16).cast()));
+                let a_step = a.add(s * 12);
+                for (r, acc) in c.iter_mut().enumerate() {
+                    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a_step.add(r) as i32));
+                    acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
+                    acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
+                }
+            }
+        }
+        // SAFETY: the caller's CPU has AVX-512F.
+        unsafe { store_avx512(&c, tile) }
+    }
+
+    impl Micro for Avx2F32 {
+        const MR: usize = 6;
+        const NR: usize = 16;
+
+        #[inline(always)]
+        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { avx2_f32_tile(steps, a.cast(), b.cast(), tile) }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_f32_tile(
+        steps: usize,
+        a: *const f32,
+        b: *const f32,
+        tile: &mut [f32; MAX_TILE],
+    ) {
+        let mut c = [[_mm256_setzero_ps(); 2]; 6];
+        for s in 0..steps {
+            // SAFETY: `steps` full steps of 6 and 16 values, per the caller.
+            unsafe {
+                let b0 = _mm256_loadu_ps(b.add(s * 16));
+                let b1 = _mm256_loadu_ps(b.add(s * 16 + 8));
+                let a_step = a.add(s * 6);
+                for (r, acc) in c.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*a_step.add(r));
+                    acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
+                }
+            }
+        }
+        for (r, acc) in c.iter().enumerate() {
+            // SAFETY: 6 × 16 fits the tile.
+            unsafe {
+                _mm256_storeu_ps(tile.as_mut_ptr().add(r * 16), acc[0]);
+                _mm256_storeu_ps(tile.as_mut_ptr().add(r * 16 + 8), acc[1]);
+            }
+        }
+    }
+
+    /// A kernel's entry point: the shared loop nest compiled for the kernel's instructions.
+    macro_rules! entry {
+        ($name:ident, $micro:ty, $features:literal) => {
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name(
+                a: &[f32],
+                rows: usize,
+                w: &PackedLinear,
+                out: &mut [f32],
+                epilogue: Epilogue,
+                scratch: &mut Scratch,
+            ) {
+                drive::<$micro>(a, rows, w, out, epilogue, scratch);
+            }
+        };
+    }
+
+    entry!(
+        linear_avx512_f32,
+        Avx512F32,
+        "avx512f,avx512bw,avx512vl,avx2,fma"
+    );
+    entry!(
+        linear_avx512_bf16,
+        Avx512Bf16,
+        "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma"
+    );
+    entry!(linear_avx2_f32, Avx2F32, "avx2,fma");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (precision, kernel) pair this CPU runs.
+    fn runnable() -> Vec<(Precision, Kernel)> {
+        let mut all = vec![
+            (Precision::F32, Kernel::PortableF32),
+            (Precision::Bf16, Kernel::PortableF32),
+        ];
+        for precision in [Precision::F32, Precision::Bf16] {
+            let best = Kernel::for_precision(precision);
+            if best == Kernel::Avx512F32 || best == Kernel::Avx512Bf16 {
+                all.push((precision, Kernel::Avx2F32));
+            }
+            all.push((precision, best));
+        }
+        all.dedup();
+        all
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::rng::SplitMix::new(seed);
+        (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect()
+    }
+
+    fn reference(
+        a: &[f32],
+        rows: usize,
+        w: &[f32],
+        outputs: usize,
+        inputs: usize,
+        bias: &[f32],
+        round: bool,
+    ) -> Vec<f64> {
+        let r = |x: f32| f64::from(if round { round_bf16(x) } else { x });
+        let mut out = vec![0f64; rows * outputs];
+        for i in 0..rows {
+            for o in 0..outputs {
+                out[i * outputs + o] = f64::from(bias[o])
+                    + (0..inputs)
+                        .map(|k| r(a[i * inputs + k]) * r(w[o * inputs + k]))
+                        .sum::<f64>();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_kernel_matches_a_direct_product_on_ragged_shapes() {
+        for (precision, kernel) in runnable() {
+            for (rows, inputs, outputs) in [
+                (1, 1, 1),
+                (5, 7, 3),
+                (13, 33, 65),
+                (30, 64, 32),
+                (25, 70, 48),
+            ] {
+                let a = values(rows * inputs, 1);
+                let w = values(outputs * inputs, 2);
+                let bias = values(outputs, 3);
+                let packed =
+                    PackedLinear::with_kernel(&w, outputs, inputs, &bias, precision, kernel);
+                let mut out = vec![f32::NAN; rows * outputs];
+                linear(
+                    &a,
+                    rows,
+                    &packed,
+                    &mut out,
+                    Epilogue::Bias,
+                    &mut Scratch::default(),
+                );
+                let want = reference(
+                    &a,
+                    rows,
+                    &w,
+                    outputs,
+                    inputs,
+                    &bias,
+                    precision == Precision::Bf16,
+                );
+                for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (f64::from(got) - want).abs() < 1e-5 * (1.0 + inputs as f64),
+                        "{kernel:?} {precision:?} {rows}x{inputs}x{outputs} at {i}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn epilogues_apply_after_the_bias() {
+        let (rows, inputs, outputs) = (14, 20, 40);
+        let a = values(rows * inputs, 4);
+        let w = values(outputs * inputs, 5);
+        let bias = values(outputs, 6);
+        let residual = values(rows * outputs, 7);
+        let packed = PackedLinear::new(&w, outputs, inputs, &bias, Precision::F32);
+        let mut plain = vec![0f32; rows * outputs];
+        let mut scratch = Scratch::default();
+        linear(&a, rows, &packed, &mut plain, Epilogue::Bias, &mut scratch);
+        let mut gelu = vec![0f32; rows * outputs];
+        linear(
+            &a,
+            rows,
+            &packed,
+            &mut gelu,
+            Epilogue::Activate(Activation::GeluErf),
+            &mut scratch,
+        );
+        let mut added = vec![0f32; rows * outputs];
+        linear(
+            &a,
+            rows,
+            &packed,
+            &mut added,
+            Epilogue::AddResidual(&residual),
+            &mut scratch,
+        );
+        for i in 0..rows * outputs {
+            assert_eq!(gelu[i], ops::gelu_erf(plain[i]));
+            assert_eq!(added[i], plain[i] + residual[i]);
+        }
+    }
+
+    #[test]
+    fn a_row_gives_the_same_bits_whatever_rows_run_with_it() {
+        let (inputs, outputs) = (96, 64);
+        let w = values(outputs * inputs, 8);
+        let bias = values(outputs, 9);
+        let a = values(40 * inputs, 10);
+        for (precision, kernel) in runnable() {
+            let packed = PackedLinear::with_kernel(&w, outputs, inputs, &bias, precision, kernel);
+            let mut all = vec![0f32; 40 * outputs];
+            linear(
+                &a,
+                40,
+                &packed,
+                &mut all,
+                Epilogue::Bias,
+                &mut Scratch::default(),
+            );
+            for row in [0, 7, 13, 39] {
+                let mut one = vec![0f32; outputs];
+                linear(
+                    &a[row * inputs..(row + 1) * inputs],
+                    1,
+                    &packed,
+                    &mut one,
+                    Epilogue::Bias,
+                    &mut Scratch::default(),
+                );
+                assert_eq!(
+                    one,
+                    all[row * outputs..(row + 1) * outputs],
+                    "{kernel:?} row {row}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(round_bf16(1.0), 1.0);
+        assert_eq!(round_bf16(1.0 + 1.0 / 256.0), 1.0); // a tie: to even
+        assert_eq!(round_bf16(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0); // a tie: to even
+        assert_eq!(round_bf16(1.0 + 1.5 / 256.0), 1.0 + 2.0 / 256.0);
+        assert!(round_bf16(f32::NAN).is_nan());
+    }
+}
