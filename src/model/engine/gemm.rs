@@ -22,7 +22,10 @@
 use super::ops::{self, Activation};
 
 /// The largest `MR × NR` of any kernel: the size of the tile buffer.
-const MAX_TILE: usize = 12 * 32;
+const MAX_TILE: usize = AVX512_ROWS * 32;
+/// Rows of the AVX-512 kernels' tiles: 2 × 12 sums and 2 weight vectors leave registers
+/// for the compiler (14 rows measured slower).
+const AVX512_ROWS: usize = 12;
 /// Bytes of packed activations per row block, sized to stay in L2 with a weight panel.
 const A_BLOCK_BYTES: usize = 384 * 1024;
 
@@ -92,7 +95,7 @@ impl Kernel {
 
     fn tile(self) -> (usize, usize) {
         match self {
-            Kernel::Avx512F32 | Kernel::Avx512Bf16 => (12, 32),
+            Kernel::Avx512F32 | Kernel::Avx512Bf16 => (AVX512_ROWS, 32),
             Kernel::Avx2F32 => (6, 16),
             Kernel::PortableF32 => (4, 16),
         }
@@ -273,6 +276,26 @@ fn bf16_pair(first: f32, second: f32) -> u32 {
     u32::from(bf16_bits(first)) | (u32::from(bf16_bits(second)) << 16)
 }
 
+/// Where a microkernel reads its `MR` rows of activations: element (row `r`, step `s`) is at
+/// `start + r * row_stride + s * step_stride`, in a packed panel (`row_stride` 1, `step_stride`
+/// `MR`) or straight from the row-major activations (`row_stride` the width, `step_stride` 1).
+#[derive(Clone, Copy)]
+struct Rows {
+    start: *const u32,
+    row_stride: usize,
+    step_stride: usize,
+}
+
+impl Rows {
+    /// # Safety
+    /// The element must be inside the allocation `start` points into.
+    #[inline(always)]
+    unsafe fn at(self, r: usize, s: usize) -> *const u32 {
+        // SAFETY: per the caller.
+        unsafe { self.start.add(r * self.row_stride + s * self.step_stride) }
+    }
+}
+
 /// A register-blocked microkernel.
 trait Micro {
     const MR: usize;
@@ -303,7 +326,7 @@ trait Micro {
     ///
     /// # Safety
     /// `a` holds `steps × MR` and `b` `steps × NR` elements; the CPU has the kernel's features.
-    unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]);
+    unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]);
 }
 
 /// The shared loop nest: row blocks sized for L2, weight panels, row panels, then the epilogue
@@ -324,6 +347,8 @@ fn drive<M: Micro>(
     let block_rows = ((A_BLOCK_BYTES / (4 * steps.max(1))) / mr).max(1) * mr;
     let n_panels = n.div_ceil(nr);
     let mut tile = [0f32; MAX_TILE];
+    // f32 kernels read full row panels straight from `a`; only bf16 needs them converted.
+    let direct = w.kernel != Kernel::Avx512Bf16 && !w.round_inputs;
     for block_start in (0..rows).step_by(block_rows) {
         let block_len = block_rows.min(rows - block_start);
         let row_panels = block_len.div_ceil(mr);
@@ -332,6 +357,9 @@ fn drive<M: Micro>(
         for rp in 0..row_panels {
             let first = block_start + rp * mr;
             let count = mr.min(rows - first);
+            if direct && count == mr {
+                continue;
+            }
             let dst = &mut scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
             if w.kernel == Kernel::Avx512Bf16 {
                 pack_bf16_pairs(a, k, first, count, mr, dst);
@@ -345,11 +373,24 @@ fn drive<M: Micro>(
             let cols = nr.min(n - col0);
             let bias = &w.bias[col0..col0 + cols];
             for rp in 0..row_panels {
-                let a_panel = &scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
-                // SAFETY: both panels hold `steps` full steps; the kernel matches the CPU.
-                unsafe { M::tile(steps, a_panel.as_ptr(), panel.as_ptr(), &mut tile) };
                 let first = block_start + rp * mr;
                 let valid = mr.min(rows - first);
+                let a_rows = if direct && valid == mr {
+                    Rows {
+                        start: a[first * k..].as_ptr().cast(),
+                        row_stride: k,
+                        step_stride: 1,
+                    }
+                } else {
+                    Rows {
+                        start: scratch.packed[rp * steps * mr..].as_ptr(),
+                        row_stride: 1,
+                        step_stride: mr,
+                    }
+                };
+                // SAFETY: `a_rows` reaches `mr` rows of `steps` steps (packed, or full rows of
+                // `a`); the weight panel holds `steps` full steps; the kernel matches the CPU.
+                unsafe { M::tile(steps, a_rows, panel.as_ptr(), &mut tile) };
                 for r in 0..valid {
                     let sums = &mut tile[r * nr..r * nr + cols];
                     for (s, &b) in sums.iter_mut().zip(bias) {
@@ -410,17 +451,17 @@ impl Micro for Portable {
     const NR: usize = 16;
 
     #[inline(always)]
-    unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+    unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
         let mut sums = [[0f32; 16]; 4];
         for s in 0..steps {
             // SAFETY: the caller guarantees `steps` full steps in both panels.
             let (a_step, b_step) = unsafe {
                 (
-                    std::slice::from_raw_parts(a.add(s * 4), 4),
+                    std::array::from_fn::<u32, 4, _>(|r| *a.at(r, s)),
                     std::slice::from_raw_parts(b.add(s * 16), 16),
                 )
             };
-            for (row, &x) in sums.iter_mut().zip(a_step) {
+            for (row, x) in sums.iter_mut().zip(a_step) {
                 let x = f32::from_bits(x);
                 for (acc, &y) in row.iter_mut().zip(b_step) {
                     *acc = x.mul_add(f32::from_bits(y), *acc);
@@ -437,40 +478,34 @@ impl Micro for Portable {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Epilogue, MAX_TILE, Micro, PackedLinear, Scratch, drive};
+    use super::{AVX512_ROWS, Epilogue, MAX_TILE, Micro, PackedLinear, Rows, Scratch, drive};
 
     pub(super) struct Avx512F32;
     pub(super) struct Avx512Bf16;
     pub(super) struct Avx2F32;
 
     impl Micro for Avx512F32 {
-        const MR: usize = 12;
+        const MR: usize = AVX512_ROWS;
         const NR: usize = 32;
 
         #[inline(always)]
-        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
             // SAFETY: forwarded from the caller.
-            unsafe { avx512_f32_tile(steps, a.cast(), b.cast(), tile) }
+            unsafe { avx512_f32_tile(steps, a, b.cast(), tile) }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_f32_tile(
-        steps: usize,
-        a: *const f32,
-        b: *const f32,
-        tile: &mut [f32; MAX_TILE],
-    ) {
-        let mut c = [[_mm512_setzero_ps(); 2]; 12];
+    unsafe fn avx512_f32_tile(steps: usize, a: Rows, b: *const f32, tile: &mut [f32; MAX_TILE]) {
+        let mut c = [[_mm512_setzero_ps(); 2]; AVX512_ROWS];
         for s in 0..steps {
             // SAFETY: `steps` full steps of 12 and 32 values, per the caller.
             unsafe {
                 let b0 = _mm512_loadu_ps(b.add(s * 32));
                 let b1 = _mm512_loadu_ps(b.add(s * 32 + 16));
-                let a_step = a.add(s * 12);
                 for (r, acc) in c.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*a_step.add(r));
+                    let x = _mm512_set1_ps(f32::from_bits(*a.at(r, s)));
                     acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
                     acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
                 }
@@ -482,9 +517,9 @@ mod x86 {
 
     /// Stores a 12 × 32 tile of sums.
     #[inline(always)]
-    unsafe fn store_avx512(c: &[[__m512; 2]; 12], tile: &mut [f32; MAX_TILE]) {
+    unsafe fn store_avx512(c: &[[__m512; 2]; AVX512_ROWS], tile: &mut [f32; MAX_TILE]) {
         for (r, acc) in c.iter().enumerate() {
-            // SAFETY: 12 × 32 fits the tile; the caller's CPU has AVX-512F.
+            // SAFETY: the tile holds 12 × 32; the caller's CPU has AVX-512F.
             unsafe {
                 _mm512_storeu_ps(tile.as_mut_ptr().add(r * 32), acc[0]);
                 _mm512_storeu_ps(tile.as_mut_ptr().add(r * 32 + 16), acc[1]);
@@ -493,11 +528,11 @@ mod x86 {
     }
 
     impl Micro for Avx512Bf16 {
-        const MR: usize = 12;
+        const MR: usize = AVX512_ROWS;
         const NR: usize = 32;
 
         #[inline(always)]
-        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
             // SAFETY: forwarded from the caller.
             unsafe { avx512_bf16_tile(steps, a, b, tile) }
         }
@@ -505,13 +540,8 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn avx512_bf16_tile(
-        steps: usize,
-        a: *const u32,
-        b: *const u32,
-        tile: &mut [f32; MAX_TILE],
-    ) {
-        let mut c = [[_mm512_setzero_ps(); 2]; 12];
+    unsafe fn avx512_bf16_tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        let mut c = [[_mm512_setzero_ps(); 2]; AVX512_ROWS];
         for s in 0..steps {
             // SAFETY: `steps` full steps of 12 and 32 pairs, per the caller. `__m512i` and
             // `__m512bh` are both 64 bytes of lanes.
@@ -519,9 +549,8 @@ mod x86 {
                 let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(s * 32).cast()));
                 let b1: __m512bh =
                     std::mem::transmute(_mm512_loadu_si512(b.add(s * 32 + 16).cast()));
-                let a_step = a.add(s * 12);
                 for (r, acc) in c.iter_mut().enumerate() {
-                    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a_step.add(r) as i32));
+                    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.at(r, s) as i32));
                     acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
                     acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
                 }
@@ -536,29 +565,23 @@ mod x86 {
         const NR: usize = 16;
 
         #[inline(always)]
-        unsafe fn tile(steps: usize, a: *const u32, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
             // SAFETY: forwarded from the caller.
-            unsafe { avx2_f32_tile(steps, a.cast(), b.cast(), tile) }
+            unsafe { avx2_f32_tile(steps, a, b.cast(), tile) }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_f32_tile(
-        steps: usize,
-        a: *const f32,
-        b: *const f32,
-        tile: &mut [f32; MAX_TILE],
-    ) {
+    unsafe fn avx2_f32_tile(steps: usize, a: Rows, b: *const f32, tile: &mut [f32; MAX_TILE]) {
         let mut c = [[_mm256_setzero_ps(); 2]; 6];
         for s in 0..steps {
             // SAFETY: `steps` full steps of 6 and 16 values, per the caller.
             unsafe {
                 let b0 = _mm256_loadu_ps(b.add(s * 16));
                 let b1 = _mm256_loadu_ps(b.add(s * 16 + 8));
-                let a_step = a.add(s * 6);
                 for (r, acc) in c.iter_mut().enumerate() {
-                    let x = _mm256_broadcast_ss(&*a_step.add(r));
+                    let x = _mm256_set1_ps(f32::from_bits(*a.at(r, s)));
                     acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
                     acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
                 }

@@ -12,8 +12,9 @@
 //!   libm calls, layer norm and softmax in partial sums.
 //! - **No allocation per op.** Each thread keeps a [`Workspace`] whose buffers grow to the
 //!   largest batch and are reused.
-//! - **Batches in parallel.** Each thread runs whole batches ([`InferenceEncoder::embed_batches`]);
-//!   no thread waits on another inside a batch.
+//! - **Batches in parallel.** Each thread runs whole batches, longest first, taking the next
+//!   when it is free ([`InferenceEncoder::embed_batches`]); no thread waits on another inside a
+//!   batch.
 //!
 //! A segment's result does not depend on the other segments of its batch: every sum runs over
 //! the same terms in the same order.
@@ -22,7 +23,8 @@ pub mod gemm;
 pub mod ops;
 
 use candle_core::Tensor;
-use rayon::prelude::*;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::encoder::{Encoder, HiddenAct};
 use super::pooling::Pooling;
@@ -240,16 +242,37 @@ impl InferenceEncoder {
         pooling: Pooling,
         normalize: bool,
     ) -> Result<Vec<Vec<f32>>> {
-        let results: Vec<Result<Vec<f32>>> = batches
-            .par_iter()
-            .map_init(Workspace::default, |ws, batch| {
-                let seqs: Vec<&[u32]> = batch.iter().map(|&i| sequences[i]).collect();
-                self.embed(&seqs, pooling, normalize, ws)
-            })
-            .collect();
+        // Longest batches first, each thread taking the next one when it is free: the threads
+        // finish within about one short batch of each other.
+        let tokens = |b: &Vec<usize>| b.iter().map(|&i| sequences[i].len()).sum::<usize>();
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        order.sort_by_key(|&b| std::cmp::Reverse(tokens(&batches[b])));
+        let next = AtomicUsize::new(0);
+        let done: Mutex<Vec<(usize, Result<Vec<f32>>)>> =
+            Mutex::new(Vec::with_capacity(batches.len()));
+        let threads = rayon::current_num_threads().min(batches.len()).max(1);
+        rayon::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|_| {
+                    let mut ws = Workspace::default();
+                    loop {
+                        let Some(&b) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let seqs: Vec<&[u32]> = batches[b].iter().map(|&i| sequences[i]).collect();
+                        let features = self.embed(&seqs, pooling, normalize, &mut ws);
+                        done.lock()
+                            .expect("no thread panics holding it")
+                            .push((b, features));
+                    }
+                });
+            }
+        });
+        let mut results = done.into_inner().expect("no thread panics holding it");
+        results.sort_by_key(|(b, _)| *b);
         let width = pooling.features(self.hidden);
         let mut rows = vec![Vec::new(); sequences.len()];
-        for (batch, features) in batches.iter().zip(results) {
+        for (batch, (_, features)) in batches.iter().zip(results) {
             for (&i, row) in batch.iter().zip(features?.chunks_exact(width)) {
                 rows[i] = row.to_vec();
             }

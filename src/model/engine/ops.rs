@@ -103,6 +103,24 @@ pub fn erf(x: f32) -> f32 {
     x * p / q
 }
 
+/// Largest of `xs` (`-inf` for none), in [`LANES`] partial maxima.
+#[inline(always)]
+pub fn max(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = a.max(x);
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&acc)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// Sum of `xs`, in [`LANES`] partial sums.
 #[inline(always)]
 pub fn sum(xs: &[f32]) -> f32 {
@@ -172,7 +190,7 @@ pub fn layer_norm_rows(xs: &mut [f32], width: usize, gamma: &[f32], beta: &[f32]
 /// Softmax of `xs` in place.
 #[inline(always)]
 pub fn softmax(xs: &mut [f32]) {
-    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = max(xs);
     for x in xs.iter_mut() {
         *x = exp(*x - max);
     }
@@ -269,5 +287,8 @@ mod tests {
         }
         assert!(scores[3] < 1e-30);
         assert_eq!(dot(&[1.0; 40], &[2.0; 40]), 80.0);
+        let values: Vec<f32> = (0..37).map(|i| ((i * 17) % 37) as f32).collect();
+        assert_eq!(max(&values), 36.0);
+        assert_eq!(max(&[]), f32::NEG_INFINITY);
     }
 }
