@@ -191,7 +191,7 @@ def setup_peers() -> None:
     subprocess.run([str(venv_python()), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
 
 
-def run_peers(encoder_dir: Path, corpus: Path, threads: int, work: Path) -> list[dict]:
+def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work: Path) -> list[dict]:
     python = venv_python()
     if not python.exists():
         print(f"no peers: {VENV} is missing (run with --setup-peers)", file=sys.stderr)
@@ -208,13 +208,18 @@ def run_peers(encoder_dir: Path, corpus: Path, threads: int, work: Path) -> list
             continue
         features = work / f"{which}.npy"
         cmd = ["/usr/bin/time", "-v", str(python), str(script), str(encoder_dir), str(corpus), str(threads), which, str(onnx_path), str(features)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"{which} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-            continue
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["peak_rss_mb"] = peak_rss_mb(done.stderr)
-        results.append(result)
+        best = None
+        for _ in range(repeats):
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{which} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                break
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result["peak_rss_mb"] = peak_rss_mb(done.stderr)
+            if best is None or result["seconds"] < best["seconds"]:
+                best = result
+        if best is not None:
+            results.append(best)
     # The peers must compute the same thing: each one's features against PyTorch fp32's.
     check = "import sys, numpy as np; a = np.load(sys.argv[1]); b = np.load(sys.argv[2]); print(float((a * b).sum(1).min()))"
     reference = work / "pytorch-fp32.npy"
@@ -232,7 +237,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--repeats", type=int, default=1, help="discotag runs per precision; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each (discotag per precision, and each peer); the fastest counts")
     parser.add_argument("--binary", type=Path, default=ROOT / "target/release/discotag")
     parser.add_argument("--setup-peers", action="store_true", help=f"create {VENV} with the peers, then run them")
     parser.add_argument("--peers", action="store_true", help="run the peers installed in the virtual environment")
@@ -248,7 +253,7 @@ def main() -> None:
         make_corpus(args.utterances, args.seed, corpus)
         results = [run_discotag(args.binary, corpus, args.threads, p, args.repeats) for p in args.precision]
         if args.peers or args.setup_peers:
-            results += run_peers(encoder_dir, corpus, args.threads, work)
+            results += run_peers(encoder_dir, corpus, args.threads, args.repeats, work)
 
     print(f"corpus: {args.utterances} utterances, {results[0]['tokens']} tokens; {args.threads} threads; max 256 tokens")
     print(f"{'run':<24} {'seconds':>8} {'utt/s':>8} {'tokens/s':>9} {'peak MB':>8}")

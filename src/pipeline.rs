@@ -477,9 +477,11 @@ fn encode_stage(
             .collect();
         let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         let plan = crate::batch::plan(&lengths, batch_size);
-        let (real, padded) = crate::batch::padding(&lengths, &plan);
+        // The engine lays a batch's segments end to end: it computes every real token and no
+        // padding, so the positions computed are the real tokens.
+        let real: u64 = lengths.iter().map(|&l| l as u64).sum();
         real_tokens += real;
-        padded_tokens += padded;
+        padded_tokens += real;
         let scores = classifier.score_batches(&sequences, &plan)?;
         time.0 += start.elapsed();
         let mut scores = scores.into_iter();

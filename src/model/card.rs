@@ -157,6 +157,9 @@ impl ModelCard {
             t.push_str(&table(test, codes));
             t.push('\n');
         }
+        if let (Some(test), Some(bf16)) = (&summary.test, &summary.test_bf16) {
+            t.push_str(&precision_note(test, bf16));
+        }
         t.push_str("### Dev (used for early stopping and thresholds, so optimistic)\n\n");
         t.push_str(&table(&summary.dev, codes));
         t.push_str("\n## Limits\n\n");
@@ -164,7 +167,17 @@ impl ModelCard {
         ModelCard { text: t }
     }
 
+    /// The card's text.
     pub fn to_markdown(&self) -> String {
         self.text.clone()
     }
+}
+
+/// How `--precision bf16` scores on the same test data, against fp32.
+fn precision_note(fp32: &Report, bf16: &Report) -> String {
+    let change = bf16.macro_f1 - fp32.macro_f1;
+    format!(
+        "### Held-out test with `--precision bf16`\n\nmacro-F1 {:.3} (fp32 {:.3}, change {change:+.3}), micro-F1 {:.3}. bf16 is kept as an option while the change stays under 0.01 and embeddings stay within cosine 0.999 of fp32 (checked in tests/cli/real_encoder.rs).\n\n",
+        bf16.macro_f1, fp32.macro_f1, bf16.micro_f1
+    )
 }

@@ -64,6 +64,8 @@ pub struct RunRecord {
     pub inputs_skipped_as_done: u64,
     pub segments: u64,
     pub tokens: u64,
+    /// Token positions the encoder computed, padding included: equal to `tokens` since the
+    /// inference engine runs batches without padding (kept for older manifests' readers).
     pub padded_tokens: u64,
     pub errors: u64,
     pub seconds: f64,

@@ -130,6 +130,8 @@ pub struct TrainSummary {
     pub candidates: Vec<Candidate>,
     pub dev: Report,
     pub test: Option<Report>,
+    /// The same test data scored with `--precision bf16`.
+    pub test_bf16: Option<Report>,
     pub thresholds: Vec<f32>,
     /// Fine-tuning only: optimiser steps and seconds per step.
     pub steps: Option<(usize, f64)>,
@@ -409,6 +411,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         candidates,
         dev: best.dev.clone(),
         test: None,
+        test_bf16: None,
         thresholds: best.thresholds.clone(),
         steps: None,
         seconds: 0.0,
@@ -479,12 +482,17 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     model::write_json(&config.out.join(model::THRESHOLDS_FILE), &by_code)?;
 
     if let Some(path) = &config.test {
-        summary.test = Some(score_file(
-            &config.out,
-            path,
-            config.max_tokens,
-            config.offline,
-        )?);
+        let score = |precision| {
+            score_file(
+                &config.out,
+                path,
+                config.max_tokens,
+                config.offline,
+                precision,
+            )
+        };
+        summary.test = Some(score(crate::model::Precision::F32)?);
+        summary.test_bf16 = Some(score(crate::model::Precision::Bf16)?);
     }
     summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);
@@ -503,13 +511,14 @@ pub fn score_file(
     data: &Path,
     max_tokens: usize,
     offline: bool,
+    precision: crate::model::Precision,
 ) -> Result<Report> {
     let classifier = Classifier::load(
         model_dir,
         &LoadOptions {
             max_tokens,
             offline,
-            precision: crate::model::Precision::F32,
+            precision,
         },
     )?;
     let items = labelled::read(data, &classifier.model.codebook)?;

@@ -255,10 +255,7 @@ impl InferenceEncoder {
             for _ in 0..threads {
                 scope.spawn(|_| {
                     let mut ws = Workspace::default();
-                    loop {
-                        let Some(&b) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                            break;
-                        };
+                    while let Some(&b) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let seqs: Vec<&[u32]> = batches[b].iter().map(|&i| sequences[i]).collect();
                         let features = self.embed(&seqs, pooling, normalize, &mut ws);
                         done.lock()
