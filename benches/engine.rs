@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use discotag::model::engine::gemm::{self, Epilogue, PackedLinear, Scratch};
+use discotag::model::engine::gemm::{self, Epilogue, Isa, Kernel, PackedLinear, Scratch};
 use discotag::model::engine::ops::Activation;
 use discotag::model::{InferenceEncoder, Pooling, Precision};
 
@@ -32,8 +32,9 @@ fn gemm_shapes(c: &mut Criterion) {
             let weight: Vec<f32> = (0..inputs * outputs)
                 .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
                 .collect();
-            let packed =
-                PackedLinear::new(&weight, outputs, inputs, &vec![0.1; outputs], precision);
+            let kernel = Kernel::choose(precision, Isa::from_env().unwrap());
+            let bias = vec![0.1; outputs];
+            let packed = PackedLinear::new(&weight, outputs, inputs, &bias, precision, kernel);
             let a: Vec<f32> = (0..ROWS * inputs)
                 .map(|i| ((i % 89) as f32 - 44.0) / 89.0)
                 .collect();

@@ -163,3 +163,27 @@ fn union_of_shards_equals_one_run() {
         assert_same(&all, &union);
     }
 }
+
+/// `DISCOTAG_ISA` caps the instruction set (to measure the fallbacks on a CPU that has more);
+/// every instruction set gives the same rows, bit for bit; a wrong name is a usage error.
+#[test]
+fn instruction_set_fallbacks_give_the_same_rows() {
+    let wd = Workdir::new();
+    let sample = repo().join("data/sample");
+    let sample = sample.to_str().unwrap();
+    wd.command(&["label", sample, "--out", "best"])
+        .assert()
+        .success();
+    for isa in ["avx2", "portable"] {
+        wd.command(&["label", sample, "--out", isa])
+            .env("DISCOTAG_ISA", isa)
+            .assert()
+            .success();
+        assert_same(&rows(&wd.path().join("best")), &rows(&wd.path().join(isa)));
+    }
+    wd.command(&["label", sample, "--out", "bad"])
+        .env("DISCOTAG_ISA", "sse9")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("DISCOTAG_ISA=\"sse9\""));
+}

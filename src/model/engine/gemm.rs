@@ -48,38 +48,84 @@ pub enum Kernel {
     PortableF32,
 }
 
-impl Kernel {
-    /// The fastest f32 kernel this CPU runs.
-    pub fn best_f32() -> Kernel {
+/// The vector instruction sets the engine has code for, from least to most capable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Plain Rust, vectorised by the compiler for the build's baseline.
+    Portable,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 F, BW and VL (with AVX2 and FMA).
+    Avx512,
+}
+
+/// The variable that caps the instruction set, to test or measure the fallbacks on a CPU that
+/// has more: `avx512`, `avx2` or `portable`.
+pub const ISA_VARIABLE: &str = "DISCOTAG_ISA";
+
+impl Isa {
+    /// The best this CPU runs.
+    pub fn cpu() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512F32;
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+                return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx2F32;
+            if avx2 {
+                return Isa::Avx2;
             }
         }
-        Kernel::PortableF32
+        Isa::Portable
     }
 
-    /// The kernel for a precision on this CPU.
-    pub fn for_precision(precision: Precision) -> Kernel {
-        match precision {
-            Precision::F32 => Kernel::best_f32(),
-            Precision::Bf16 => {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if std::arch::is_x86_feature_detected!("avx512f")
-                        && std::arch::is_x86_feature_detected!("avx512bf16")
-                    {
-                        return Kernel::Avx512Bf16;
+    /// The best this CPU runs, capped by [`ISA_VARIABLE`] when it is set.
+    ///
+    /// # Errors
+    /// When the variable names no instruction set.
+    pub fn from_env() -> Result<Isa, String> {
+        let cpu = Isa::cpu();
+        match std::env::var(ISA_VARIABLE).as_deref() {
+            Err(_) | Ok("") => Ok(cpu),
+            Ok(name) => {
+                let cap = match name.to_ascii_lowercase().as_str() {
+                    "avx512" => Isa::Avx512,
+                    "avx2" => Isa::Avx2,
+                    "portable" => Isa::Portable,
+                    _ => {
+                        return Err(format!(
+                            "{ISA_VARIABLE}={name:?}: expected avx512, avx2 or portable"
+                        ));
                     }
-                }
-                Kernel::best_f32()
+                };
+                Ok(cpu.min(cap))
             }
+        }
+    }
+
+    /// Whether the CPU has AVX-512 BF16, for the bf16 kernel.
+    fn has_bf16() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+}
+
+impl Kernel {
+    /// The kernel for a precision within an instruction set (which the CPU must have). bf16
+    /// without AVX-512 BF16 uses the f32 kernel on bf16-rounded values.
+    pub fn choose(precision: Precision, isa: Isa) -> Kernel {
+        match isa {
+            Isa::Avx512 if precision == Precision::Bf16 && Isa::has_bf16() => Kernel::Avx512Bf16,
+            Isa::Avx512 => Kernel::Avx512F32,
+            Isa::Avx2 => Kernel::Avx2F32,
+            Isa::Portable => Kernel::PortableF32,
         }
     }
 
@@ -124,26 +170,9 @@ pub struct PackedLinear {
 }
 
 impl PackedLinear {
-    /// Packs a weight matrix given row-major as (outputs, inputs), with its bias.
+    /// Packs a weight matrix given row-major as (outputs, inputs), with its bias, for a kernel
+    /// this CPU runs (see [`Kernel::choose`]).
     pub fn new(
-        weight: &[f32],
-        outputs: usize,
-        inputs: usize,
-        bias: &[f32],
-        precision: Precision,
-    ) -> Self {
-        Self::with_kernel(
-            weight,
-            outputs,
-            inputs,
-            bias,
-            precision,
-            Kernel::for_precision(precision),
-        )
-    }
-
-    /// As [`Self::new`], with a given kernel, which the CPU must run.
-    fn with_kernel(
         weight: &[f32],
         outputs: usize,
         inputs: usize,
@@ -632,17 +661,12 @@ mod tests {
 
     /// Every (precision, kernel) pair this CPU runs.
     fn runnable() -> Vec<(Precision, Kernel)> {
-        let mut all = vec![
-            (Precision::F32, Kernel::PortableF32),
-            (Precision::Bf16, Kernel::PortableF32),
-        ];
-        for precision in [Precision::F32, Precision::Bf16] {
-            let best = Kernel::for_precision(precision);
-            if best == Kernel::Avx512F32 || best == Kernel::Avx512Bf16 {
-                all.push((precision, Kernel::Avx2F32));
-            }
-            all.push((precision, best));
-        }
+        let isas = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+        let mut all: Vec<(Precision, Kernel)> = isas
+            .iter()
+            .filter(|&&isa| isa <= Isa::cpu())
+            .flat_map(|&isa| [Precision::F32, Precision::Bf16].map(|p| (p, Kernel::choose(p, isa))))
+            .collect();
         all.dedup();
         all
     }
@@ -687,8 +711,7 @@ mod tests {
                 let a = values(rows * inputs, 1);
                 let w = values(outputs * inputs, 2);
                 let bias = values(outputs, 3);
-                let packed =
-                    PackedLinear::with_kernel(&w, outputs, inputs, &bias, precision, kernel);
+                let packed = PackedLinear::new(&w, outputs, inputs, &bias, precision, kernel);
                 let mut out = vec![f32::NAN; rows * outputs];
                 linear(
                     &a,
@@ -724,7 +747,14 @@ mod tests {
         let w = values(outputs * inputs, 5);
         let bias = values(outputs, 6);
         let residual = values(rows * outputs, 7);
-        let packed = PackedLinear::new(&w, outputs, inputs, &bias, Precision::F32);
+        let packed = PackedLinear::new(
+            &w,
+            outputs,
+            inputs,
+            &bias,
+            Precision::F32,
+            Kernel::choose(Precision::F32, Isa::cpu()),
+        );
         let mut plain = vec![0f32; rows * outputs];
         let mut scratch = Scratch::default();
         linear(&a, rows, &packed, &mut plain, Epilogue::Bias, &mut scratch);
@@ -759,7 +789,7 @@ mod tests {
         let bias = values(outputs, 9);
         let a = values(40 * inputs, 10);
         for (precision, kernel) in runnable() {
-            let packed = PackedLinear::with_kernel(&w, outputs, inputs, &bias, precision, kernel);
+            let packed = PackedLinear::new(&w, outputs, inputs, &bias, precision, kernel);
             let mut all = vec![0f32; 40 * outputs];
             linear(
                 &a,

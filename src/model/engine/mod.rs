@@ -30,7 +30,7 @@ use super::encoder::{Encoder, HiddenAct};
 use super::pooling::Pooling;
 use crate::error::{Error, Result};
 use gemm::{Epilogue, PackedLinear, Scratch};
-pub use gemm::{Kernel, Precision};
+pub use gemm::{Isa, Kernel, Precision};
 use ops::Activation;
 
 /// One transformer layer, packed.
@@ -65,7 +65,7 @@ pub struct InferenceEncoder {
     token_type_embedding: Vec<f32>,
     embedding_norm: Norm,
     layers: Vec<Layer>,
-    simd: Simd,
+    isa: Isa,
 }
 
 /// Buffers one thread reuses from batch to batch.
@@ -89,11 +89,22 @@ fn flat(t: &Tensor) -> Result<Vec<f32>> {
 
 impl InferenceEncoder {
     /// Packs a loaded candle encoder's weights (their current values, so a model being
-    /// fine-tuned can be evaluated with it).
+    /// fine-tuned can be evaluated with it) for the best instruction set of this CPU, capped by
+    /// `DISCOTAG_ISA` ([`gemm::ISA_VARIABLE`]).
+    ///
+    /// # Errors
+    /// On tensor conversion failures, or a `DISCOTAG_ISA` that names no instruction set.
+    pub fn new(encoder: &Encoder, precision: Precision) -> Result<Self> {
+        Self::with_isa(encoder, precision, Isa::from_env().map_err(Error::Usage)?)
+    }
+
+    /// As [`Self::new`], for a given instruction set, at most [`Isa::cpu`].
     ///
     /// # Errors
     /// On tensor conversion failures.
-    pub fn new(encoder: &Encoder, precision: Precision) -> Result<Self> {
+    pub fn with_isa(encoder: &Encoder, precision: Precision, isa: Isa) -> Result<Self> {
+        let isa = isa.min(Isa::cpu());
+        let kernel = Kernel::choose(precision, isa);
         let config = encoder.config();
         let h = config.hidden_size;
         let parts = encoder.parts();
@@ -109,6 +120,7 @@ impl InferenceEncoder {
                 inputs,
                 &bias,
                 precision,
+                kernel,
             ))
         };
         let norm = |n: &candle_nn::LayerNorm| -> Result<Norm> {
@@ -138,7 +150,7 @@ impl InferenceEncoder {
                     None => vec![0.0; h],
                 });
             }
-            let qkv = PackedLinear::new(&flat(&weight)?, 3 * h, h, &bias, precision);
+            let qkv = PackedLinear::new(&flat(&weight)?, 3 * h, h, &bias, precision, kernel);
             layers.push(Layer {
                 qkv,
                 attention_out: linear(layer.attention_out)?,
@@ -166,7 +178,7 @@ impl InferenceEncoder {
             token_type_embedding: token_types[..h].to_vec(),
             embedding_norm: norm(parts.embedding_norm)?,
             layers,
-            simd: Simd::detect(),
+            isa,
         })
     }
 
@@ -176,9 +188,7 @@ impl InferenceEncoder {
 
     /// The matrix-multiply kernel in use.
     pub fn kernel(&self) -> Kernel {
-        self.layers
-            .first()
-            .map_or(Kernel::for_precision(self.precision), |l| l.qkv.kernel())
+        Kernel::choose(self.precision, self.isa)
     }
 
     /// Bytes held by the packed weights and embedding tables.
@@ -278,13 +288,13 @@ impl InferenceEncoder {
     }
 
     fn forward(&self, sequences: &[&[u32]], ws: &mut Workspace) {
-        match self.simd {
+        match self.isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Simd::detect` saw these features on this CPU.
-            Simd::Avx512 => unsafe { forward_avx512(self, sequences, ws) },
+            // SAFETY: `with_isa` keeps `isa` within what this CPU has.
+            Isa::Avx512 => unsafe { forward_avx512(self, sequences, ws) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Simd::Avx2 => unsafe { forward_avx2(self, sequences, ws) },
+            Isa::Avx2 => unsafe { forward_avx2(self, sequences, ws) },
             _ => forward_body(self, sequences, ws),
         }
     }
@@ -328,35 +338,6 @@ impl InferenceEncoder {
             start += seq.len();
         }
         out
-    }
-}
-
-/// The vector instructions the element-wise code is compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-impl Simd {
-    fn detect() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Portable
     }
 }
 
@@ -706,6 +687,34 @@ mod tests {
                     assert!((g - w).abs() < 1e-5, "{act:?}: {g} vs {w}");
                 }
             }
+        }
+    }
+
+    /// Every instruction set this CPU has computes the same sums in the same order: f32 gives
+    /// identical bits whichever runs (so does emulated bf16 against itself).
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let encoder = tiny_with_heads(HiddenAct::Gelu, 3);
+        let owned = sequences();
+        let seqs: Vec<&[u32]> = owned.iter().map(Vec::as_slice).collect();
+        let plan = [vec![0, 1, 2, 3, 4, 5]];
+        let run = |precision, isa| {
+            InferenceEncoder::with_isa(&encoder, precision, isa)
+                .unwrap()
+                .embed_batches(&seqs, &plan, Pooling::MeanCls, true)
+                .unwrap()
+        };
+        let isas: Vec<Isa> = [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|&isa| isa <= Isa::cpu())
+            .collect();
+        let reference = run(Precision::F32, Isa::Portable);
+        for &isa in &isas {
+            assert_eq!(run(Precision::F32, isa), reference, "{isa:?}");
+        }
+        let emulated = run(Precision::Bf16, Isa::Portable);
+        if isas.contains(&Isa::Avx2) {
+            assert_eq!(run(Precision::Bf16, Isa::Avx2), emulated);
         }
     }
 

@@ -3,7 +3,7 @@
 //! sums, `exp` and `erf` as polynomials instead of calls into libm.
 //!
 //! Every function here is `#[inline(always)]`: the engine calls them from a function compiled
-//! for the CPU's vector instructions (see `engine::Simd`), where they are vectorised for it.
+//! for the CPU's vector instructions (see `gemm::Isa`), where they are vectorised for it.
 
 /// Partial sums per reduction: enough for a 512-bit register of f32.
 pub const LANES: usize = 16;
