@@ -2,7 +2,8 @@
 """End-to-end throughput of `discotag label` against the Python stacks, on the same texts.
 
 1. Generates an interview-like corpus: N utterances (default 4,000) of 1 to 4 consecutive
-   sentences drawn with a fixed seed from the utterances in data/labelled/, as JSONL.
+   sentences drawn with a fixed seed from the utterances in data/labelled/, as JSONL (with the
+   all-MiniLM-L6-v2 tokenizer: median 38 tokens, mean 40.6, at most 145).
 2. Runs `discotag label` on it (whole process: start-up, reading, tokenising, encoder, head,
    Parquet), `--unit turn --max-tokens 256`, once per `--precision`, and reads segments, real
    tokens and peak memory (from /usr/bin/time) back.
@@ -47,7 +48,7 @@ def make_corpus(n: int, seed: int, out: Path) -> list[str]:
     texts = []
     for _ in range(n):
         sentences = rng.choice(sources)
-        take = min(len(sentences), rng.choice([1, 1, 2, 2, 3, 4]))
+        take = min(len(sentences), rng.choice([1, 2, 2, 2, 3, 4]))
         start = rng.randrange(len(sentences) - take + 1)
         texts.append(" ".join(sentences[start : start + take]))
     with out.open("w", encoding="utf-8") as f:
