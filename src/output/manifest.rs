@@ -5,6 +5,7 @@
 //! a crash and are removed before a resumed run starts.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -127,8 +128,11 @@ impl Manifest {
     /// # Errors
     /// On write failures.
     pub fn save(&self, out_dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("manifest serialises");
-        write_atomically(&out_dir.join(MANIFEST_FILE), text.as_bytes())
+        // Streamed, not built as one string: with tens of thousands of inputs the text is tens
+        // of megabytes, and it is rewritten at every commit.
+        write_atomically_with(&out_dir.join(MANIFEST_FILE), |w| {
+            serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)
+        })
     }
 
     /// Content hashes of inputs already labelled.
@@ -146,15 +150,26 @@ impl Manifest {
 /// # Errors
 /// On write failures.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |w| w.write_all(bytes))
+}
+
+/// As [`write_atomically`], with the content written by `fill` through a buffer.
+///
+/// # Errors
+/// On write failures.
+pub fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp"));
     let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
+        let mut buffered = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+        fill(&mut buffered)?;
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     };

@@ -219,12 +219,13 @@ impl Dataset {
             None => runs.push(self.run.clone()),
         }
         self.manifest.runs = runs;
-        let mut text = String::new();
-        for e in &self.errors {
-            text.push_str(&serde_json::to_string(e).expect("error records serialise"));
-            text.push('\n');
-        }
-        manifest::write_atomically(&self.out_dir.join(ERRORS_FILE), text.as_bytes())?;
+        manifest::write_atomically_with(&self.out_dir.join(ERRORS_FILE), |w| {
+            for e in &self.errors {
+                serde_json::to_writer(&mut *w, e).map_err(std::io::Error::other)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
         self.manifest.save(&self.out_dir)
     }
 
