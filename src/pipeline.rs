@@ -111,6 +111,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         started: crate::telemetry::now_rfc3339(),
         shard: format!("{}/{}", config.shard.index, config.shard.count),
         resumed: config.resume,
+        kernel: classifier.engine().kernel().name().into(),
         ..RunRecord::default()
     };
     let identity = DatasetIdentity {
@@ -120,11 +121,12 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         encoder: classifier.model.encoder.identity(),
         unit: format!("{:?}", config.unit).to_lowercase(),
         max_tokens: config.max_tokens,
+        precision: config.precision.name().into(),
     };
     let mut dataset = Dataset::open(&config.out_dir, identity, config.resume, run)?;
     dataset.set_commit_interval(config.commit_interval);
     let run_id = dataset.run.run_id.clone();
-    tracing::info!(run_id = %run_id, inputs = discovery.inputs.len(), out = %config.out_dir.display(), model = %classifier.model.model_id, "labelling");
+    tracing::info!(run_id = %run_id, inputs = discovery.inputs.len(), out = %config.out_dir.display(), model = %classifier.model.model_id, kernel = classifier.engine().kernel().name(), "labelling");
     dataset.record_skipped(
         discovery
             .skipped

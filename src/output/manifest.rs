@@ -25,6 +25,14 @@ pub struct DatasetIdentity {
     pub encoder: String,
     pub unit: String,
     pub max_tokens: usize,
+    /// The encoder's number format (`fp32` or `bf16`); manifests from before it was recorded
+    /// were all fp32.
+    #[serde(default = "fp32")]
+    pub precision: String,
+}
+
+fn fp32() -> String {
+    "fp32".into()
 }
 
 /// One input's outcome.
@@ -68,6 +76,9 @@ pub struct RunRecord {
     /// Token positions the encoder computed, padding included: equal to `tokens` since the
     /// inference engine runs batches without padding (kept for older manifests' readers).
     pub padded_tokens: u64,
+    /// The matrix-multiply kernel the encoder ran with (`avx512-f32`, `avx512-bf16`, ...).
+    #[serde(default)]
+    pub kernel: String,
     pub errors: u64,
     pub seconds: f64,
     pub stage_seconds: BTreeMap<String, f64>,

@@ -98,8 +98,11 @@ impl Dataset {
                 return Err(Error::Output {
                     path: out_dir.to_path_buf(),
                     reason: format!(
-                        "holds a dataset made with other settings (model {}, unit {}, max tokens {}); resume it with the same ones or choose another --out",
-                        m.identity.model_id, m.identity.unit, m.identity.max_tokens
+                        "holds a dataset made with other settings (model {}, unit {}, max tokens {}, precision {}); resume it with the same ones or choose another --out",
+                        m.identity.model_id,
+                        m.identity.unit,
+                        m.identity.max_tokens,
+                        m.identity.precision
                     ),
                 });
             }

@@ -136,3 +136,36 @@ fn a_run_holding_the_lock_is_refused_and_a_stale_lock_is_taken_over() {
     assert!(!lock.exists());
     assert_eq!(row_counts(&wd.path().join("out")).len(), 1);
 }
+
+/// A dataset records its precision and each run's kernel; resuming it with another precision
+/// is refused, since its rows would mix two number formats.
+#[test]
+fn resuming_with_another_precision_is_refused() {
+    let wd = Workdir::new();
+    wd.create("in/a.txt", "Respondent: We pooled the budget.\n");
+    wd.command(&["label", "in", "--out", "out", "--precision", "bf16"])
+        .assert()
+        .success();
+    let manifest = manifest(&wd.path().join("out"));
+    assert_eq!(manifest["identity"]["precision"], "bf16");
+    let kernel = manifest["runs"][0]["kernel"].as_str().unwrap().to_string();
+    assert!(
+        kernel.ends_with("bf16") || kernel.ends_with("f32"),
+        "{kernel}"
+    );
+    wd.command(&["label", "in", "--out", "out", "--resume"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("precision bf16"));
+    wd.command(&[
+        "label",
+        "in",
+        "--out",
+        "out",
+        "--resume",
+        "--precision",
+        "bf16",
+    ])
+    .assert()
+    .success();
+}

@@ -39,6 +39,16 @@ pub enum Precision {
     Bf16,
 }
 
+impl Precision {
+    /// The name `--precision` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
 /// A microkernel and the instruction set it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
