@@ -238,11 +238,6 @@ impl PackedLinear {
     pub fn kernel(&self) -> Kernel {
         self.kernel
     }
-
-    /// Bytes of packed weights and bias.
-    pub fn bytes(&self) -> usize {
-        4 * (self.panels.len() + self.bias.len())
-    }
 }
 
 /// What happens to `a · wᵀ + bias` before it is stored.

@@ -191,24 +191,6 @@ impl InferenceEncoder {
         Kernel::choose(self.precision, self.isa)
     }
 
-    /// Bytes held by the packed weights and embedding tables.
-    pub fn bytes(&self) -> usize {
-        let tables = self.word_embeddings.len()
-            + self.position_embeddings.len()
-            + self.token_type_embedding.len();
-        4 * tables
-            + self
-                .layers
-                .iter()
-                .map(|l| {
-                    l.qkv.bytes()
-                        + l.attention_out.bytes()
-                        + l.intermediate.bytes()
-                        + l.output.bytes()
-                })
-                .sum::<usize>()
-    }
-
     /// Pooled features, (sequences × features) row-major, for one batch run on this thread.
     ///
     /// # Errors
@@ -310,10 +292,11 @@ impl InferenceEncoder {
         let width = pooling.features(h);
         let mut out = vec![0f32; sequences.len() * width];
         let mut start = 0;
+        let mut mean = vec![0f32; h];
         for (seq, row) in sequences.iter().zip(out.chunks_exact_mut(width)) {
             let tokens = &hidden[start * h..(start + seq.len()) * h];
             let cls = &tokens[..h];
-            let mut mean = vec![0f32; h];
+            mean.iter_mut().for_each(|m| *m = 0.0);
             for token in tokens.chunks_exact(h) {
                 for (m, &x) in mean.iter_mut().zip(token) {
                     *m += x;
