@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
 
-    /// Print one JSON object: {"n", "per_code": {code: {precision, recall, f1, support}}, "micro_f1", "macro_f1"}. Example: `--json`
+    /// Print one JSON object: {"n", "per_code": {code: {precision, recall, f1, support, cohen_kappa}}, "micro_f1", "macro_f1", "macro_kappa"}; a kappa that is undefined (neither side ever uses the code) is null. Example: `--json`
     #[arg(long)]
     json: bool,
 
@@ -87,17 +87,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )?;
         writeln!(
             stdout,
-            "{:<22} {:>9} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6}",
-            "code", "precision", "recall", "f1", "support", "TP", "FP", "FN", "TN"
+            "{:<22} {:>9} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6}",
+            "code", "precision", "recall", "f1", "kappa", "support", "TP", "FP", "FN", "TN"
         )?;
         for (code, counts) in codes.iter().zip(&evaluation.confusions) {
             let s = &report.per_code[code];
             writeln!(
                 stdout,
-                "{code:<22} {:>9.3} {:>7.3} {:>7.3} {:>8} {:>6} {:>6} {:>6} {:>6}",
+                "{code:<22} {:>9.3} {:>7.3} {:>7.3} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6}",
                 s.precision,
                 s.recall,
                 s.f1,
+                kappa_cell(s.cohen_kappa),
                 s.support,
                 counts.true_positive,
                 counts.false_positive,
@@ -113,15 +114,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .count();
         writeln!(
             stdout,
-            "\nmicro-F1 {:.3}  macro-F1 {:.3}  exact match {exact}/{} ({:.1}%)",
+            "\nmicro-F1 {:.3}  macro-F1 {:.3}  macro kappa {}  exact match {exact}/{} ({:.1}%)",
             report.micro_f1,
             report.macro_f1,
+            kappa_cell(report.macro_kappa),
             report.n,
             100.0 * exact as f64 / report.n.max(1) as f64
         )?;
     }
     stdout.flush().context("writing the report")?;
     Ok(exit::SUCCESS)
+}
+
+/// A kappa for the table: three decimals, or "n/a" when undefined.
+fn kappa_cell(kappa: f64) -> String {
+    if kappa.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{kappa:.3}")
+    }
 }
 
 /// One line of the `--errors` file.

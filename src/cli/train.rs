@@ -119,6 +119,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     max_grad_norm: f64,
 
+    /// Fine-tuning: keep the embeddings and the lowest N transformer layers at their pre-trained weights (0 trains every weight). Example: `--freeze-layers 3`
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    freeze_layers: usize,
+
     /// Fine-tuning: continue an interrupted run from the checkpoint in --out (same data and settings). Example: `--resume`
     #[arg(long)]
     resume: bool,
@@ -190,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             warmup_fraction: args.warmup,
             max_grad_norm: args.max_grad_norm,
             dropout: args.dropout,
+            freeze_layers: args.freeze_layers,
         },
         resume: args.resume,
         data_description: args.data_description,

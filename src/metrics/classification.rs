@@ -1,9 +1,13 @@
-//! Multi-label classification metrics: per-code precision, recall, F1 and support; micro and
-//! macro F1. Empty denominators count as 0, as scikit-learn's `zero_division=0` does.
+//! Multi-label classification metrics: per-code precision, recall, F1, support and Cohen's
+//! kappa; micro and macro F1 and macro kappa. Empty denominators count as 0, as
+//! scikit-learn's `zero_division=0` does; kappa is undefined (`NaN`, `null` in JSON) where
+//! [`agreement::cohen_kappa`] says so, and the macro kappa averages the codes where it is defined.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::agreement::{self, nan_as_null};
 
 /// Counts for one code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +47,10 @@ pub struct CodeScores {
     pub recall: f64,
     pub f1: f64,
     pub support: u64,
+    /// Cohen's kappa between the reference and the predictions, on the same scale as
+    /// coder-to-coder agreement; `null` when undefined.
+    #[serde(with = "nan_as_null")]
+    pub cohen_kappa: f64,
 }
 
 /// The `eval --json` object.
@@ -52,6 +60,9 @@ pub struct Report {
     pub per_code: BTreeMap<String, CodeScores>,
     pub micro_f1: f64,
     pub macro_f1: f64,
+    /// Mean of the per-code kappas that are defined; `null` when none is.
+    #[serde(with = "nan_as_null")]
+    pub macro_kappa: f64,
 }
 
 /// Per-code confusion counts for predictions against references (rows are units, columns codes).
@@ -94,6 +105,7 @@ pub fn report(code_names: &[String], reference: &[Vec<bool>], predicted: &[Vec<b
                     recall: c.recall(),
                     f1: c.f1(),
                     support: c.support(),
+                    cohen_kappa: agreement::cohen_kappa(c),
                 },
             )
         })
@@ -103,11 +115,22 @@ pub fn report(code_names: &[String], reference: &[Vec<bool>], predicted: &[Vec<b
     } else {
         counts.iter().map(Confusion::f1).sum::<f64>() / counts.len() as f64
     };
+    let kappas: Vec<f64> = counts
+        .iter()
+        .map(agreement::cohen_kappa)
+        .filter(|k| !k.is_nan())
+        .collect();
+    let macro_kappa = if kappas.is_empty() {
+        f64::NAN
+    } else {
+        kappas.iter().sum::<f64>() / kappas.len() as f64
+    };
     Report {
         n: reference.len(),
         per_code,
         micro_f1: total.f1(),
         macro_f1,
+        macro_kappa,
     }
 }
 
@@ -156,6 +179,25 @@ mod tests {
         // micro: TP 2, FP 1, FN 2 -> 4 / 7.
         assert!((r.micro_f1 - 4.0 / 7.0).abs() < 1e-12);
         assert_eq!(r.n, 4);
+        // code a: a=2 b=1 c=1 d=0 -> 2(0 - 1) / (3*1 + 3*1) = -1/3; code b: the predictions
+        // never use it and the reference once: a=0 b=0 c=1 d=3 -> 0.
+        assert!((a.cohen_kappa + 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(r.per_code["b"].cohen_kappa, 0.0);
+        assert!((r.macro_kappa + 1.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn undefined_kappa_is_null_and_left_out_of_the_macro() {
+        // code a is never used by either side: kappa undefined; code b agrees perfectly.
+        let reference = vec![vec![false, true], vec![false, false]];
+        let r = report(&["a".into(), "b".into()], &reference, &reference);
+        assert!(r.per_code["a"].cohen_kappa.is_nan());
+        assert_eq!(r.macro_kappa, 1.0);
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["per_code"]["a"]["cohen_kappa"].is_null());
+        assert_eq!(json["macro_kappa"], 1.0);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert!(back.per_code["a"].cohen_kappa.is_nan());
     }
 
     #[test]

@@ -14,18 +14,33 @@ pub struct ModelCard {
 }
 
 fn table(report: &Report, codes: &[String]) -> String {
-    let mut out =
-        String::from("| code | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+    let kappa = |k: f64| {
+        if k.is_nan() {
+            "n/a".to_string()
+        } else {
+            format!("{k:.3}")
+        }
+    };
+    let mut out = String::from(
+        "| code | precision | recall | F1 | Cohen's kappa | support |\n|---|---|---|---|---|---|\n",
+    );
     for code in codes {
         let s = &report.per_code[code];
         out.push_str(&format!(
-            "| {code} | {:.3} | {:.3} | {:.3} | {} |\n",
-            s.precision, s.recall, s.f1, s.support
+            "| {code} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
+            s.precision,
+            s.recall,
+            s.f1,
+            kappa(s.cohen_kappa),
+            s.support
         ));
     }
     out.push_str(&format!(
-        "\nmicro-F1 {:.3}, macro-F1 {:.3}, n = {}\n",
-        report.micro_f1, report.macro_f1, report.n
+        "\nmicro-F1 {:.3}, macro-F1 {:.3}, macro kappa {}, n = {}\n",
+        report.micro_f1,
+        report.macro_f1,
+        kappa(report.macro_kappa),
+        report.n
     ));
     out
 }
@@ -127,7 +142,8 @@ impl ModelCard {
         if let Some((steps, per_step)) = summary.steps {
             let f = &config.finetune;
             t.push_str(&format!(
-                "Fine-tuning: every encoder weight and the head, AdamW (peak learning rate {}, weight decay {} except biases, layer norms and embeddings), linear warm-up over {:.0}% of steps then linear decay, gradient norm clipped to {}, dropout {}, batch size {} (batches of similar length), up to {} epochs with patience {}; best epoch {}; {steps} steps at {per_step:.2} s per step.\n\n",
+                "Fine-tuning: {} and the head, AdamW (peak learning rate {}, weight decay {} except biases, layer norms and embeddings), linear warm-up over {:.0}% of steps then linear decay, gradient norm clipped to {}, dropout {}, batch size {} (batches of similar length), up to {} epochs with patience {}; best epoch {}; {steps} steps at {per_step:.2} s per step.\n\n",
+                if f.freeze_layers == 0 { "every encoder weight".to_string() } else { format!("the encoder above its embeddings and lowest {} layers (kept frozen)", f.freeze_layers) },
                 f.learning_rate, f.weight_decay, f.warmup_fraction * 100.0, f.max_grad_norm, f.dropout, f.batch_size, f.epochs, f.patience, summary.best_epoch
             ));
         }
@@ -157,6 +173,9 @@ impl ModelCard {
             t.push_str(&table(test, codes));
             t.push('\n');
         }
+        if let Some((bins, ece)) = &summary.test_reliability {
+            t.push_str(&reliability_table(bins, *ece));
+        }
         if let (Some(test), Some(bf16)) = (&summary.test, &summary.test_bf16) {
             t.push_str(&precision_note(test, bf16));
         }
@@ -171,6 +190,27 @@ impl ModelCard {
     pub fn to_markdown(&self) -> String {
         self.text.clone()
     }
+}
+
+/// The reliability table of the calibrated test scores.
+fn reliability_table(bins: &[crate::train::calibrate::ReliabilityBin], ece: f64) -> String {
+    let mut out = String::from(
+        "### Reliability of the scores on held-out test\n\n\
+         Scores are Platt-scaled per code on dev (`calibration.json`), so that a score estimates \
+         the chance that a coder would apply the code. Each code decision on a test segment falls \
+         in one bin by its score; the observed rate is the share of them the reference codes.\n\n\
+         | score bin | decisions | mean score | observed rate |\n|---|---|---|---|\n",
+    );
+    for b in bins {
+        out.push_str(&format!(
+            "| {:.1} to {:.1} | {} | {:.3} | {:.3} |\n",
+            b.low, b.high, b.n, b.mean_score, b.observed_rate
+        ));
+    }
+    out.push_str(&format!(
+        "\nExpected calibration error {ece:.3} (the decision-weighted mean gap between mean score and observed rate).\n\n"
+    ));
+    out
 }
 
 /// How `--precision bf16` scores on the same test data, against fp32.

@@ -36,6 +36,9 @@ pub const ENCODER_REF_FILE: &str = "encoder.toml";
 pub const HEAD_WEIGHTS_FILE: &str = "head.safetensors";
 pub const HEAD_CONFIG_FILE: &str = "head.json";
 pub const THRESHOLDS_FILE: &str = "thresholds.json";
+/// Per-code Platt scaling of the head's scores, fitted on dev (`{code: {slope, intercept}}`);
+/// optional: models trained before it existed give raw sigmoid scores.
+pub const CALIBRATION_FILE: &str = "calibration.json";
 pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
 /// Fine-tuned models only: the change to every encoder weight, applied to the referenced
 /// encoder at load time, so the model directory never holds a copy of third-party weights.
@@ -351,12 +354,14 @@ pub struct ModelDir {
     pub codebook: Codebook,
     pub encoder: EncoderRef,
     pub head: HeadConfig,
-    /// Thresholds in codebook order.
+    /// Thresholds in codebook order, on the calibrated scores.
     pub thresholds: Vec<f32>,
+    /// Per-code score calibration in codebook order (identity when the model has none).
+    pub platt: Vec<crate::train::calibrate::Platt>,
     /// Whether the encoder was fine-tuned ([`ENCODER_DELTA_FILE`] is present).
     pub fine_tuned: bool,
     /// `codebook-name@version+sha256(head)[..12]`; for fine-tuned models the hash covers the
-    /// encoder delta too.
+    /// encoder delta too, and for calibrated models the calibration.
     pub model_id: String,
 }
 
@@ -391,13 +396,34 @@ impl ModelDir {
                 })
             })
             .collect::<Result<Vec<f32>>>()?;
+        let calibration_path = path.join(CALIBRATION_FILE);
+        let platt = if calibration_path.is_file() {
+            let by_code: BTreeMap<String, crate::train::calibrate::Platt> =
+                read_json(&calibration_path)?;
+            codebook
+                .codes
+                .iter()
+                .map(|c| {
+                    by_code.get(&c.name).copied().ok_or_else(|| {
+                        bad(format!(
+                            "{CALIBRATION_FILE} has no calibration for code {:?}",
+                            c.name
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            vec![crate::train::calibrate::Platt::IDENTITY; codebook.codes.len()]
+        };
         let mut trained_hash = weights::hash_file(&path.join(HEAD_WEIGHTS_FILE))?;
         let delta = path.join(ENCODER_DELTA_FILE);
         let fine_tuned = delta.is_file();
-        if fine_tuned {
-            use sha2::{Digest, Sha256};
-            let both = trained_hash + &weights::hash_file(&delta)?;
-            trained_hash = hex::encode(Sha256::digest(both.as_bytes()));
+        for extra in [&delta, &calibration_path] {
+            if extra.is_file() {
+                use sha2::{Digest, Sha256};
+                let both = trained_hash + &weights::hash_file(extra)?;
+                trained_hash = hex::encode(Sha256::digest(both.as_bytes()));
+            }
         }
         let model_id = format!("{}+{}", codebook.identity(), &trained_hash[..12]);
         Ok(ModelDir {
@@ -406,6 +432,7 @@ impl ModelDir {
             encoder,
             head,
             thresholds,
+            platt,
             fine_tuned,
             model_id,
         })
@@ -517,7 +544,7 @@ impl Classifier {
         })
     }
 
-    /// Per-code scores (sigmoid of the logits) for each token sequence, in codebook order,
+    /// Per-code scores (sigmoid of the logits, calibrated) for each token sequence, in codebook order,
     /// with the sequences run in `batches` (index lists, as from [`crate::batch::plan`]) in
     /// parallel.
     ///
@@ -538,7 +565,11 @@ impl Classifier {
         let width = rows[0].len();
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
         let features = Tensor::from_vec(flat, (sequences.len(), width), &Device::Cpu)?;
-        Ok(self.head.probabilities(&features)?)
+        let mut scores = self.head.probabilities(&features)?;
+        for row in &mut scores {
+            crate::train::calibrate::apply_all(&self.model.platt, row);
+        }
+        Ok(scores)
     }
 
     /// Per-code scores for token sequences, run in length-sorted batches.

@@ -46,6 +46,9 @@ pub struct Finetuned {
     pub encoder_vars: VarMap,
     pub head_vars: VarMap,
     pub best_epoch: usize,
+    /// Per-code Platt scaling fitted on dev.
+    pub platt: Vec<calibrate::Platt>,
+    /// Per-code thresholds on the calibrated scores.
     pub thresholds: Vec<f32>,
     pub dev: Report,
     pub steps: usize,
@@ -56,6 +59,21 @@ pub struct Finetuned {
 /// would shrink the rows of tokens the training data never uses).
 fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm") || name.starts_with("embeddings."))
+}
+
+/// Whether `--freeze-layers N` keeps a variable at its pre-trained value: the embeddings and
+/// the lowest N transformer layers (none when N is 0).
+fn frozen(name: &str, freeze_layers: usize) -> bool {
+    if freeze_layers == 0 {
+        return false;
+    }
+    if name.starts_with("embeddings.") {
+        return true;
+    }
+    name.strip_prefix("encoder.layer.")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .is_some_and(|i| i < freeze_layers)
 }
 
 fn named_vars(varmap: &VarMap) -> Vec<(String, Var)> {
@@ -124,7 +142,11 @@ pub fn run(
     let mut vars = named_vars(&encoder_vars);
     vars.extend(named_vars(&head_vars));
     let all_vars: HashMap<String, Var> = vars.iter().cloned().collect();
-    let mut optimizer = AdamW::new(vars, settings.weight_decay, decays)?;
+    let trained: Vec<(String, Var)> = vars
+        .into_iter()
+        .filter(|(name, _)| !frozen(name, settings.freeze_layers))
+        .collect();
+    let mut optimizer = AdamW::new(trained, settings.weight_decay, decays)?;
     let steps_per_epoch = train_ids.len().div_ceil(settings.batch_size.max(1));
     let total_steps = steps_per_epoch * settings.epochs;
     let warmup = (total_steps as f64 * settings.warmup_fraction).round() as usize;
@@ -292,14 +314,14 @@ pub fn run(
         all_vars[name].set(t)?;
     }
     let dev_scores = scores(&encoder, &head, &dev_ids, pooling)?;
-    let (thresholds, dev) =
-        calibrate::thresholds_and_report(&dev_scores, data.dev_truth, data.code_names);
+    let calibrated = calibrate::fit(&dev_scores, data.dev_truth, data.code_names);
     Ok(Finetuned {
         encoder_vars,
         head_vars,
         best_epoch: state.best_epoch,
-        thresholds,
-        dev,
+        platt: calibrated.platt,
+        thresholds: calibrated.thresholds,
+        dev: calibrated.report,
         steps: state.global_step,
         seconds_per_step,
     })

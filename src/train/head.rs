@@ -39,6 +39,9 @@ pub struct FittedHead {
     pub spec: HeadSpec,
     pub varmap: VarMap,
     pub best_epoch: usize,
+    /// Per-code Platt scaling fitted on dev.
+    pub platt: Vec<calibrate::Platt>,
+    /// Per-code thresholds on the calibrated scores.
     pub thresholds: Vec<f32>,
     /// Dev scores at the calibrated thresholds (the selection criterion).
     pub dev: Report,
@@ -152,14 +155,14 @@ pub fn fit(
     let (_, best_epoch, weights) = best.expect("at least one epoch runs");
     restore(&varmap, &weights)?;
     let dev_scores = head.probabilities(data.dev_x)?;
-    let (thresholds, dev) =
-        calibrate::thresholds_and_report(&dev_scores, data.dev_truth, data.code_names);
+    let calibrated = calibrate::fit(&dev_scores, data.dev_truth, data.code_names);
     Ok(FittedHead {
         spec,
         varmap,
         best_epoch,
-        thresholds,
-        dev,
+        platt: calibrated.platt,
+        thresholds: calibrated.thresholds,
+        dev: calibrated.report,
     })
 }
 

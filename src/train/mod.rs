@@ -82,6 +82,8 @@ pub struct FinetuneSettings {
     pub warmup_fraction: f64,
     pub max_grad_norm: f64,
     pub dropout: f32,
+    /// Keep the embeddings and this many of the lowest layers at their pre-trained weights.
+    pub freeze_layers: usize,
 }
 
 /// Training settings.
@@ -133,6 +135,11 @@ pub struct TrainSummary {
     /// The same test data scored with `--precision bf16`.
     pub test_bf16: Option<Report>,
     pub thresholds: Vec<f32>,
+    /// Per-code Platt scaling fitted on dev.
+    pub platt: Vec<calibrate::Platt>,
+    /// Reliability of the calibrated test scores (bins pooled over codes) and the expected
+    /// calibration error.
+    pub test_reliability: Option<(Vec<calibrate::ReliabilityBin>, f64)>,
     /// Fine-tuning only: optimiser steps and seconds per step.
     pub steps: Option<(usize, f64)>,
     pub seconds: f64,
@@ -413,6 +420,8 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         test: None,
         test_bf16: None,
         thresholds: best.thresholds.clone(),
+        platt: best.platt.clone(),
+        test_reliability: None,
         steps: None,
         seconds: 0.0,
     };
@@ -458,6 +467,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             summary.best_epoch = tuned.best_epoch;
             summary.dev = tuned.dev.clone();
             summary.thresholds = tuned.thresholds.clone();
+            summary.platt = tuned.platt.clone();
             summary.steps = Some((tuned.steps, tuned.seconds_per_step));
             tuned
                 .head_vars
@@ -480,6 +490,12 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         .zip(summary.thresholds.iter().copied())
         .collect();
     model::write_json(&config.out.join(model::THRESHOLDS_FILE), &by_code)?;
+    let platt_by_code: BTreeMap<&str, calibrate::Platt> = code_names
+        .iter()
+        .map(String::as_str)
+        .zip(summary.platt.iter().copied())
+        .collect();
+    model::write_json(&config.out.join(model::CALIBRATION_FILE), &platt_by_code)?;
 
     if let Some(path) = &config.test {
         let score = |precision| {
@@ -491,8 +507,10 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                 precision,
             )
         };
-        summary.test = Some(score(crate::model::Precision::F32)?);
-        summary.test_bf16 = Some(score(crate::model::Precision::Bf16)?);
+        let (fp32, reliability) = score(crate::model::Precision::F32)?;
+        summary.test = Some(fp32);
+        summary.test_reliability = Some(reliability);
+        summary.test_bf16 = Some(score(crate::model::Precision::Bf16)?.0);
     }
     summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);
@@ -502,7 +520,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     Ok(summary)
 }
 
-/// Scores a labelled file with a saved model directory, as `discotag eval` does.
+/// Bins of the reliability table in the model card.
+pub const RELIABILITY_BINS: usize = 10;
+
+/// Scores a labelled file with a saved model directory, as `discotag eval` does, with the
+/// reliability of its scores.
 ///
 /// # Errors
 /// When the model or the data cannot be read.
@@ -512,7 +534,7 @@ pub fn score_file(
     max_tokens: usize,
     offline: bool,
     precision: crate::model::Precision,
-) -> Result<Report> {
+) -> Result<(Report, (Vec<calibrate::ReliabilityBin>, f64))> {
     let classifier = Classifier::load(
         model_dir,
         &LoadOptions {
@@ -522,5 +544,8 @@ pub fn score_file(
         },
     )?;
     let items = labelled::read(data, &classifier.model.codebook)?;
-    Ok(classifier.evaluate(&items)?.report)
+    let evaluation = classifier.evaluate(&items)?;
+    let truth: Vec<Vec<bool>> = items.iter().map(|l| l.labels.clone()).collect();
+    let reliability = calibrate::reliability(&evaluation.scores, &truth, RELIABILITY_BINS);
+    Ok((evaluation.report, reliability))
 }

@@ -21,7 +21,10 @@ fn eval_json_has_exactly_the_contract_keys() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, vec!["macro_f1", "micro_f1", "n", "per_code"]);
+    assert_eq!(
+        keys,
+        vec!["macro_f1", "macro_kappa", "micro_f1", "n", "per_code"]
+    );
     assert_eq!(report["n"], count_lines(&test));
     let per_code = report["per_code"].as_object().unwrap();
     assert_eq!(per_code.len(), 3);
@@ -33,7 +36,12 @@ fn eval_json_has_exactly_the_contract_keys() {
             .map(String::as_str)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, vec!["f1", "precision", "recall", "support"]);
+        assert_eq!(
+            keys,
+            vec!["cohen_kappa", "f1", "precision", "recall", "support"]
+        );
+        let kappa = scores["cohen_kappa"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&kappa), "{kappa}");
     }
     let support: u64 = per_code
         .values()
