@@ -43,9 +43,9 @@ pub struct Args {
     #[arg(long, value_name = "JSONL")]
     dev: Option<PathBuf>,
 
-    /// Held-out test data, scored once for the model card and never used for a choice. Example: `--test data/labelled/test.jsonl`
+    /// Held-out test data, scored once for the model card and never used for a choice; repeat for several test sets (each gets its own section). Example: `--test data/real/test.jsonl --test data/labelled/test.jsonl`
     #[arg(long, value_name = "JSONL")]
-    test: Option<PathBuf>,
+    test: Vec<PathBuf>,
 
     /// Folder to write the model to. Example: `--out models/my-codebook`
     #[arg(long, value_name = "MODEL_DIR")]
@@ -214,10 +214,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         summary.best_epoch,
         summary.dev.macro_f1,
         summary
-            .test
-            .as_ref()
-            .map(|t| format!(", test macro-F1 {:.3}", t.macro_f1))
-            .unwrap_or_default(),
+            .tests
+            .iter()
+            .map(|t| format!(
+                ", test macro-F1 {:.3} on {}",
+                t.fp32.macro_f1,
+                t.path.display()
+            ))
+            .collect::<String>(),
         summary.seconds,
         config.out.display()
     );

@@ -111,9 +111,13 @@ impl ModelCard {
                 None => format!("a stratified {:.0}% of the data (seed {})", config.dev_fraction * 100.0, config.seed),
             },
             summary.dev_size,
-            match &config.test {
-                Some(p) => format!("`{}`, scored once after training, never used for a choice", p.display()),
-                None => "none given: no held-out score is reported".into(),
+            if config.test.is_empty() {
+                "none given: no held-out score is reported".to_string()
+            } else {
+                format!(
+                    "{}, scored once after training, never used for a choice",
+                    config.test.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+                )
             }
         ));
         t.push_str("## Settings\n\n");
@@ -161,8 +165,12 @@ impl ModelCard {
                 .join(", "),
         );
         t.push_str("\n\n## Scores\n\n");
-        if let Some(test) = &summary.test {
-            t.push_str("### Held-out test (never used for a choice)\n\n");
+        for scored in &summary.tests {
+            let test = &scored.fp32;
+            t.push_str(&format!(
+                "### Held-out test: `{}` (never used for a choice)\n\n",
+                scored.path.display()
+            ));
             if test.n < 200 {
                 t.push_str(&format!(
                     "With {} test utterances (about {} positives per code) a per-code F1 is uncertain by roughly ±0.1.\n\n",
@@ -172,12 +180,9 @@ impl ModelCard {
             }
             t.push_str(&table(test, codes));
             t.push('\n');
-        }
-        if let Some((bins, ece)) = &summary.test_reliability {
+            let (bins, ece) = &scored.reliability;
             t.push_str(&reliability_table(bins, *ece));
-        }
-        if let (Some(test), Some(bf16)) = (&summary.test, &summary.test_bf16) {
-            t.push_str(&precision_note(test, bf16));
+            t.push_str(&precision_note(test, &scored.bf16));
         }
         t.push_str("### Dev (used for early stopping and thresholds, so optimistic)\n\n");
         t.push_str(&table(&summary.dev, codes));
@@ -195,7 +200,7 @@ impl ModelCard {
 /// The reliability table of the calibrated test scores.
 fn reliability_table(bins: &[crate::train::calibrate::ReliabilityBin], ece: f64) -> String {
     let mut out = String::from(
-        "### Reliability of the scores on held-out test\n\n\
+        "#### Reliability of the scores\n\n\
          Scores are Platt-scaled per code on dev (`calibration.json`), so that a score estimates \
          the chance that a coder would apply the code. Each code decision on a test segment falls \
          in one bin by its score; the observed rate is the share of them the reference codes.\n\n\
@@ -217,7 +222,7 @@ fn reliability_table(bins: &[crate::train::calibrate::ReliabilityBin], ece: f64)
 fn precision_note(fp32: &Report, bf16: &Report) -> String {
     let change = bf16.macro_f1 - fp32.macro_f1;
     format!(
-        "### Held-out test with `--precision bf16`\n\nmacro-F1 {:.3} (fp32 {:.3}, change {change:+.3}), micro-F1 {:.3}. bf16 is kept as an option while the change stays under 0.01 and embeddings stay within cosine 0.999 of fp32 (checked in tests/cli/real_encoder.rs).\n\n",
+        "#### With `--precision bf16`\n\nmacro-F1 {:.3} (fp32 {:.3}, change {change:+.3}), micro-F1 {:.3}. bf16 is kept as an option while the change stays under 0.01 and embeddings stay within cosine 0.999 of fp32 (checked in tests/cli/real_encoder.rs).\n\n",
         bf16.macro_f1, fp32.macro_f1, bf16.micro_f1
     )
 }

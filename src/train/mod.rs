@@ -93,8 +93,8 @@ pub struct TrainConfig {
     pub data: PathBuf,
     /// An explicit dev file; otherwise a stratified share of `data`.
     pub dev: Option<PathBuf>,
-    /// Held-out test data, scored once for the model card.
-    pub test: Option<PathBuf>,
+    /// Held-out test data sets, each scored once for the model card.
+    pub test: Vec<PathBuf>,
     pub out: PathBuf,
     pub encoder: EncoderRef,
     pub offline: bool,
@@ -120,6 +120,18 @@ pub struct Candidate {
     pub dev_macro_f1: f64,
 }
 
+/// How the saved model scores one held-out test file.
+#[derive(Debug, Clone)]
+pub struct TestScores {
+    pub path: PathBuf,
+    pub fp32: Report,
+    /// Reliability of the calibrated scores (bins pooled over codes) and the expected
+    /// calibration error.
+    pub reliability: (Vec<calibrate::ReliabilityBin>, f64),
+    /// The same data scored with `--precision bf16`.
+    pub bf16: Report,
+}
+
 /// What training produced.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
@@ -131,15 +143,11 @@ pub struct TrainSummary {
     pub best_epoch: usize,
     pub candidates: Vec<Candidate>,
     pub dev: Report,
-    pub test: Option<Report>,
-    /// The same test data scored with `--precision bf16`.
-    pub test_bf16: Option<Report>,
+    /// One entry per `--test` file, in the order given.
+    pub tests: Vec<TestScores>,
     pub thresholds: Vec<f32>,
     /// Per-code Platt scaling fitted on dev.
     pub platt: Vec<calibrate::Platt>,
-    /// Reliability of the calibrated test scores (bins pooled over codes) and the expected
-    /// calibration error.
-    pub test_reliability: Option<(Vec<calibrate::ReliabilityBin>, f64)>,
     /// Fine-tuning only: optimiser steps and seconds per step.
     pub steps: Option<(usize, f64)>,
     pub seconds: f64,
@@ -417,11 +425,9 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         best_epoch: best.best_epoch,
         candidates,
         dev: best.dev.clone(),
-        test: None,
-        test_bf16: None,
+        tests: Vec::new(),
         thresholds: best.thresholds.clone(),
         platt: best.platt.clone(),
-        test_reliability: None,
         steps: None,
         seconds: 0.0,
     };
@@ -497,7 +503,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         .collect();
     model::write_json(&config.out.join(model::CALIBRATION_FILE), &platt_by_code)?;
 
-    if let Some(path) = &config.test {
+    for path in &config.test {
         let score = |precision| {
             score_file(
                 &config.out,
@@ -508,9 +514,12 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             )
         };
         let (fp32, reliability) = score(crate::model::Precision::F32)?;
-        summary.test = Some(fp32);
-        summary.test_reliability = Some(reliability);
-        summary.test_bf16 = Some(score(crate::model::Precision::Bf16)?.0);
+        summary.tests.push(TestScores {
+            path: path.clone(),
+            fp32,
+            reliability,
+            bf16: score(crate::model::Precision::Bf16)?.0,
+        });
     }
     summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);

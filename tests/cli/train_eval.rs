@@ -71,6 +71,67 @@ fn training_is_reproducible_with_the_same_seed() {
     assert!(card.contains("Dev") && card.contains(tiny_encoder().to_str().unwrap()));
 }
 
+/// Training writes a Platt scaling per code, and one scored section (table with kappa,
+/// reliability bins, bf16 note) per `--test` file; `eval` then reports calibrated scores whose
+/// macro kappa is on the card.
+#[test]
+fn training_calibrates_and_reports_every_test_set() {
+    let wd = Workdir::new();
+    let repo = repo();
+    let (real, synthetic) = (
+        repo.join("data/real/test.jsonl"),
+        repo.join("data/labelled/test.jsonl"),
+    );
+    wd.command(&["train", "--codebook"])
+        .arg(repo.join("data/codebooks/joint_commissioning.toml"))
+        .arg("--data")
+        .arg(repo.join("data/labelled/train.jsonl"))
+        .arg("--dev")
+        .arg(repo.join("data/labelled/dev.jsonl"))
+        .args(["--test"])
+        .arg(&real)
+        .args(["--test"])
+        .arg(&synthetic)
+        .arg("--encoder")
+        .arg(tiny_encoder())
+        .args([
+            "--epochs",
+            "5",
+            "--head",
+            "linear",
+            "--pooling",
+            "mean",
+            "--out",
+            "m",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("on ").and(predicate::str::contains("real/test.jsonl")));
+    let calibration: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.path().join("m/calibration.json")).unwrap(),
+    )
+    .unwrap();
+    for code in ["prevention", "empowerment", "efficiency"] {
+        let slope = calibration[code]["slope"].as_f64().unwrap();
+        assert!(slope > 0.0, "{code}: slope {slope}");
+        assert!(calibration[code]["intercept"].as_f64().unwrap().is_finite());
+    }
+    let card = std::fs::read_to_string(wd.path().join("m/MODEL_CARD.md")).unwrap();
+    for path in [&real, &synthetic] {
+        let heading = format!("### Held-out test: `{}`", path.display());
+        assert!(card.contains(&heading), "no section for {}", path.display());
+    }
+    assert_eq!(card.matches("#### Reliability of the scores").count(), 2);
+    assert_eq!(card.matches("#### With `--precision bf16`").count(), 2);
+    assert!(card.contains("| score bin | decisions | mean score | observed rate |"));
+    let report = eval_json(&wd, Some("m"), &real);
+    let kappa = report["macro_kappa"].as_f64().unwrap();
+    assert!(
+        card.contains(&format!("macro kappa {kappa:.3}")),
+        "the card's real-test macro kappa is eval's {kappa:.3}"
+    );
+}
+
 /// `discotag train` on `data` with the default codebook and the tiny encoder.
 fn train_on(wd: &Workdir, data: &std::path::Path) -> assert_cmd::assert::Assert {
     let codebook = repo().join("data/codebooks/joint_commissioning.toml");
