@@ -34,6 +34,8 @@ CANDIDATES = {
                       ["--mode", "finetune", "--epochs", "4", "--patience", "2"]),
     "finetune-both": ([SYN / "train.jsonl", REAL / "train.jsonl"], False, REAL / "dev.jsonl",
                       ["--mode", "finetune", "--epochs", "3", "--patience", "1"]),
+    "finetune-both-real3x": ([SYN / "train.jsonl"] + [REAL / "train.jsonl"] * 3, False, REAL / "dev.jsonl",
+                             ["--mode", "finetune", "--epochs", "3", "--patience", "1"]),
     "finetune-both-lr1e-5": ([SYN / "train.jsonl", REAL / "train.jsonl"], False, REAL / "dev.jsonl",
                              ["--mode", "finetune", "--learning-rate", "0.00001", "--epochs", "3", "--patience", "1"]),
     "finetune-both-freeze3": ([SYN / "train.jsonl", REAL / "train.jsonl"], False, REAL / "dev.jsonl",

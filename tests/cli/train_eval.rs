@@ -417,8 +417,9 @@ fn eval_prints_confusion_counts_and_writes_misclassified_units() {
             })
             .sum()
     };
-    assert_eq!(total("spurious"), column_sum(6));
-    assert_eq!(total("missed"), column_sum(7));
+    // columns: code, precision, recall, f1, kappa, support, TP, FP, FN, TN
+    assert_eq!(total("spurious"), column_sum(7));
+    assert_eq!(total("missed"), column_sum(8));
 }
 
 #[test]
