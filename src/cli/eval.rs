@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 s.precision,
                 s.recall,
                 s.f1,
-                kappa_cell(s.cohen_kappa),
+                discotag::metrics::classification::kappa_text(s.cohen_kappa),
                 s.support,
                 counts.true_positive,
                 counts.false_positive,
@@ -117,22 +117,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "\nmicro-F1 {:.3}  macro-F1 {:.3}  macro kappa {}  exact match {exact}/{} ({:.1}%)",
             report.micro_f1,
             report.macro_f1,
-            kappa_cell(report.macro_kappa),
+            discotag::metrics::classification::kappa_text(report.macro_kappa),
             report.n,
             100.0 * exact as f64 / report.n.max(1) as f64
         )?;
     }
     stdout.flush().context("writing the report")?;
     Ok(exit::SUCCESS)
-}
-
-/// A kappa for the table: three decimals, or "n/a" when undefined.
-fn kappa_cell(kappa: f64) -> String {
-    if kappa.is_nan() {
-        "n/a".into()
-    } else {
-        format!("{kappa:.3}")
-    }
 }
 
 /// One line of the `--errors` file.

@@ -134,6 +134,15 @@ pub fn report(code_names: &[String], reference: &[Vec<bool>], predicted: &[Vec<b
     }
 }
 
+/// A kappa for a table: three decimals, or "n/a" when undefined.
+pub fn kappa_text(kappa: f64) -> String {
+    if kappa.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{kappa:.3}")
+    }
+}
+
 /// The F1 of one code at a threshold, for calibration.
 pub fn f1_at(scores: &[f32], truth: &[bool], threshold: f32) -> f64 {
     let mut c = Confusion::default();

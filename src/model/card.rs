@@ -14,13 +14,7 @@ pub struct ModelCard {
 }
 
 fn table(report: &Report, codes: &[String]) -> String {
-    let kappa = |k: f64| {
-        if k.is_nan() {
-            "n/a".to_string()
-        } else {
-            format!("{k:.3}")
-        }
-    };
+    let kappa = crate::metrics::classification::kappa_text;
     let mut out = String::from(
         "| code | precision | recall | F1 | Cohen's kappa | support |\n|---|---|---|---|---|---|\n",
     );

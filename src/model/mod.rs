@@ -383,35 +383,10 @@ impl ModelDir {
         let codebook = Codebook::load(&path.join(CODEBOOK_FILE))?;
         let encoder = EncoderRef::load(&path.join(ENCODER_REF_FILE))?;
         let head: HeadConfig = read_json(&path.join(HEAD_CONFIG_FILE))?;
-        let by_code: BTreeMap<String, f32> = read_json(&path.join(THRESHOLDS_FILE))?;
-        let thresholds = codebook
-            .codes
-            .iter()
-            .map(|c| {
-                by_code.get(&c.name).copied().ok_or_else(|| {
-                    bad(format!(
-                        "{THRESHOLDS_FILE} has no threshold for code {:?}",
-                        c.name
-                    ))
-                })
-            })
-            .collect::<Result<Vec<f32>>>()?;
+        let thresholds: Vec<f32> = per_code(path, THRESHOLDS_FILE, &codebook)?;
         let calibration_path = path.join(CALIBRATION_FILE);
         let platt = if calibration_path.is_file() {
-            let by_code: BTreeMap<String, crate::train::calibrate::Platt> =
-                read_json(&calibration_path)?;
-            codebook
-                .codes
-                .iter()
-                .map(|c| {
-                    by_code.get(&c.name).copied().ok_or_else(|| {
-                        bad(format!(
-                            "{CALIBRATION_FILE} has no calibration for code {:?}",
-                            c.name
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
+            per_code(path, CALIBRATION_FILE, &codebook)?
         } else {
             vec![crate::train::calibrate::Platt::IDENTITY; codebook.codes.len()]
         };
@@ -437,6 +412,26 @@ impl ModelDir {
             model_id,
         })
     }
+}
+
+/// A `{code: value}` file of a model directory, in codebook order; a code without a value is
+/// an error naming the file.
+fn per_code<T: serde::de::DeserializeOwned + Copy>(
+    dir: &Path,
+    file: &str,
+    codebook: &Codebook,
+) -> Result<Vec<T>> {
+    let by_code: BTreeMap<String, T> = read_json(&dir.join(file))?;
+    codebook
+        .codes
+        .iter()
+        .map(|c| {
+            by_code.get(&c.name).copied().ok_or_else(|| Error::Model {
+                path: dir.to_path_buf(),
+                reason: format!("{file} has no entry for code {:?}", c.name),
+            })
+        })
+        .collect()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

@@ -326,3 +326,18 @@ pub fn run(
         seconds_per_step,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::frozen;
+
+    #[test]
+    fn freeze_layers_keeps_embeddings_and_the_lowest_layers() {
+        assert!(!frozen("embeddings.word_embeddings.weight", 0));
+        assert!(frozen("embeddings.word_embeddings.weight", 2));
+        assert!(frozen("encoder.layer.1.attention.self.query.weight", 2));
+        assert!(!frozen("encoder.layer.2.attention.self.query.weight", 2));
+        assert!(!frozen("encoder.layer.11.output.dense.bias", 2));
+        assert!(!frozen("head.weight", 6));
+    }
+}
