@@ -1,36 +1,61 @@
 //! Wiring for `discotag label`: the stages run concurrently on blocking threads joined by
-//! bounded tokio channels, so memory stays flat however large the corpus, and a slow stage
-//! (encoding) slows the ones before it instead of letting work pile up.
+//! bounded tokio channels, so memory stays flat however large the corpus or a single input, and
+//! a slow stage (encoding) slows the ones before it instead of letting work pile up.
 //!
 //! ```text
-//! read ──(inputs)──> segment + tokenise ──(inputs)──> batch + encode + classify ──(inputs)──> write
+//! read ──(chunks)──> segment + tokenise ──(chunks)──> batch + encode + classify ──(chunks)──> write
 //! ```
 //!
-//! Each channel carries whole inputs (files), never single segments. A stage that fails stops
-//! the run (the stages after it see a closed channel); an input that fails is data, recorded in
-//! the errors file.
+//! Each channel carries chunks of inputs ([`crate::input::stream`]): a few MB of one input at
+//! most, never a whole large file. The read stage decides from the state database how each
+//! input is labelled (new, continued from its last commit, replaced because it changed, or
+//! skipped as done). A stage that fails stops the run (the stages after it see a closed
+//! channel); an input that fails is data, recorded in the errors file. SIGINT or SIGTERM
+//! ([`StopSignal`]) stops reading; the writer commits what it has and the run ends.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::error::{Error, InputError, Result};
-use crate::input::{self, DiscoveredInput, Format, InputSource, Parsed, ReadOptions, Shard};
+use crate::input::stream::{self, Chunk, End, InputStream};
+use crate::input::{self, DiscoveredInput, Format, InputSource, ReadOptions, Shard};
 use crate::model::{Classifier, LoadOptions};
-use crate::output::{Dataset, DatasetIdentity, InputOutcome, Row, RunRecord, SkippedFile};
+use crate::output::state::{State, StoredStatus};
+use crate::output::{
+    ChunkOutcome, Dataset, DatasetIdentity, InputPlan, Row, RunRecord, SkippedFile,
+};
 use crate::segment::{self, SegmentUnit};
 
-/// Inputs read and parsed ahead of segmentation.
+/// Chunks read and parsed ahead of segmentation.
 pub const READ_CHANNEL_CAPACITY: usize = 4;
-/// Inputs segmented and tokenised ahead of the encoder.
+/// Chunks segmented and tokenised ahead of the encoder.
 pub const PREPARED_CHANNEL_CAPACITY: usize = 4;
-/// Labelled inputs waiting for the writer.
+/// Labelled chunks waiting for the writer.
 pub const LABELLED_CHANNEL_CAPACITY: usize = 4;
-/// Segments gathered from consecutive inputs before sorting them by length into batches.
+/// Segments gathered from consecutive chunks before sorting them by length into batches (fewer
+/// when no more chunks are waiting, so a live stream is not held back).
 pub const BUCKET_WINDOW_SEGMENTS: usize = 2048;
+/// How often a waiting writer wakes to commit on time and to notice a stop.
+const WRITER_TICK: Duration = Duration::from_millis(200);
+
+/// Set by SIGINT or SIGTERM (see the CLI): the run stops reading, commits what is done and
+/// ends; `signal` says which signal it was.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal {
+    pub stop: Arc<AtomicBool>,
+    pub signal: Arc<AtomicUsize>,
+}
+
+impl StopSignal {
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
 
 /// Everything `discotag label` needs, validated.
 #[derive(Debug, Clone)]
@@ -39,18 +64,23 @@ pub struct LabelConfig {
     pub out_dir: PathBuf,
     pub model_dir: PathBuf,
     pub stdin_format: Option<Format>,
+    /// The format of stdin when `stdin_format` is not given ([`input::detect_stdin_format`]).
+    pub detected_stdin_format: Option<Format>,
     pub unit: SegmentUnit,
     pub max_tokens: usize,
     pub batch_size: usize,
     pub shard: Shard,
     pub resume: bool,
+    /// Remove the rows of inputs in the dataset that this run is not given.
+    pub prune: bool,
     pub offline: bool,
     /// The encoder's number format.
     pub precision: crate::model::Precision,
     pub read: ReadOptions,
     pub progress: bool,
-    /// How long a part file stays open before it is committed (how much a killed run loses).
+    /// How long rows wait before they are committed (how much a killed run loses).
     pub commit_interval: Duration,
+    pub stop: StopSignal,
 }
 
 /// What a finished run reports.
@@ -67,23 +97,23 @@ impl LabelSummary {
     }
 }
 
-struct ReadInput {
-    path: String,
-    sha256: String,
-    format: Option<Format>,
-    bytes: u64,
-    parsed: std::result::Result<Parsed, InputError>,
+/// A chunk as the read stage hands it on.
+struct ReadChunk {
+    plan: Arc<InputPlan>,
+    chunk: Chunk,
+    /// Segment counters of an input continued from a commit (on its first chunk).
+    seeds: Option<HashMap<String, i32>>,
 }
 
-struct PreparedInput {
-    path: String,
-    sha256: String,
-    format: Option<Format>,
+struct PreparedChunk {
+    plan: Arc<InputPlan>,
     bytes: u64,
-    documents: u64,
     rows: Vec<Row>,
     ids: Vec<Vec<u32>>,
     errors: Vec<InputError>,
+    cursor: Option<input::Cursor>,
+    doc_segments: Vec<(String, i32)>,
+    end: Option<End>,
 }
 
 /// Seconds each stage spent working (not waiting).
@@ -105,7 +135,14 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
             precision: config.precision,
         },
     )?);
-    let discovery = input::discover(&config.inputs, config.stdin_format, config.shard);
+    let mut discovery = input::discover(&config.inputs, config.stdin_format, config.shard);
+    if let Some(format) = config.detected_stdin_format {
+        for input in &mut discovery.inputs {
+            if input.source == InputSource::Stdin && input.format.is_err() {
+                input.format = Ok(format);
+            }
+        }
+    }
     let run = RunRecord {
         run_id: crate::telemetry::new_run_id(),
         started: crate::telemetry::now_rfc3339(),
@@ -157,35 +194,42 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         })
         .sum();
     let progress = crate::telemetry::label_progress(total_bytes, config.progress);
-    let done = dataset.done_hashes();
+    let lookups = dataset.state_reader()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the tokio runtime", e))?;
-    let (dataset, times, skipped_done) = runtime.block_on(run_stages(
+    let outcome = runtime.block_on(run_stages(
         config.clone(),
         classifier.clone(),
         discovery.inputs,
-        done,
+        lookups,
         dataset,
         progress.clone(),
-    ))?;
+    ));
+    // A stopped run does not wait for a reader blocked on a live stream.
+    runtime.shutdown_background();
+    let (dataset, times, skipped_done) = outcome?;
     crate::telemetry::finish_progress(&progress);
 
     let mut dataset = dataset;
     dataset.run.inputs_skipped_as_done = skipped_done;
+    dataset.run.interrupted = config.stop.stopped();
     dataset.run.seconds = started.elapsed().as_secs_f64();
     dataset.run.stage_seconds = times;
-    let run = dataset.finish()?;
+    let run = dataset.finish(config.prune)?;
     tracing::info!(
         run_id = %run.run_id,
         inputs_done = run.inputs_done,
         inputs_failed = run.inputs_failed,
         skipped_as_done = run.inputs_skipped_as_done,
+        replaced = run.inputs_replaced,
+        missing = run.inputs_missing,
         segments = run.segments,
         errors = run.errors,
+        interrupted = run.interrupted,
         seconds = run.seconds,
         "finished"
     );
@@ -212,19 +256,28 @@ async fn run_stages(
     config: LabelConfig,
     classifier: Arc<Classifier>,
     inputs: Vec<DiscoveredInput>,
-    done: HashSet<String>,
+    lookups: State,
     dataset: Dataset,
     progress: indicatif::ProgressBar,
 ) -> Result<(Dataset, BTreeMap<String, f64>, u64)> {
-    let (read_tx, read_rx) = mpsc::channel::<ReadInput>(READ_CHANNEL_CAPACITY);
-    let (prepared_tx, prepared_rx) = mpsc::channel::<PreparedInput>(PREPARED_CHANNEL_CAPACITY);
+    let (read_tx, read_rx) = mpsc::channel::<ReadChunk>(READ_CHANNEL_CAPACITY);
+    let (prepared_tx, prepared_rx) = mpsc::channel::<PreparedChunk>(PREPARED_CHANNEL_CAPACITY);
     let (labelled_tx, labelled_rx) =
-        mpsc::channel::<(PreparedInput, Vec<Vec<f32>>)>(LABELLED_CHANNEL_CAPACITY);
+        mpsc::channel::<(PreparedChunk, Vec<Vec<f32>>)>(LABELLED_CHANNEL_CAPACITY);
 
     let read_options = config.read.clone();
     let read_progress = progress.clone();
+    let read_stop = config.stop.clone();
+    let run_id = dataset.run.run_id.clone();
     let read = tokio::task::spawn_blocking(move || {
-        read_stage(inputs, done, &read_options, read_tx, read_progress)
+        let reader = Reader {
+            options: &read_options,
+            state: &lookups,
+            run_id: &run_id,
+            stop: &read_stop,
+            progress: &read_progress,
+        };
+        reader.run(inputs, read_tx)
     });
     let prep_classifier = classifier.clone();
     let prepare = tokio::task::spawn_blocking(move || {
@@ -240,15 +293,20 @@ async fn run_stages(
     let encode = tokio::task::spawn_blocking(move || {
         encode_stage(&enc_classifier, config.batch_size, prepared_rx, labelled_tx)
     });
+    let write_stop = config.stop.clone();
     let write = tokio::task::spawn_blocking(move || {
-        write_stage(&classifier, dataset, labelled_rx, progress)
+        write_stage(&classifier, dataset, labelled_rx, progress, &write_stop)
     });
 
-    let (read, prepare, encode, write) = tokio::join!(read, prepare, encode, write);
+    let (mut dataset, write_time) = joined(write.await, "write")?;
+    if config.stop.stopped() {
+        // Stopped: what the writer committed is the run; the other stages are abandoned.
+        return Ok((dataset, BTreeMap::new(), 0));
+    }
+    let (read, prepare, encode) = tokio::join!(read, prepare, encode);
     let (read_time, skipped) = joined(read, "read")?;
     let prepare_time = joined(prepare, "segment")?;
     let (encode_time, real, padded) = joined(encode, "encode")?;
-    let (mut dataset, write_time) = joined(write, "write")?;
     dataset.run.tokens = real;
     dataset.run.padded_tokens = padded;
     let times = [
@@ -263,77 +321,222 @@ async fn run_stages(
     Ok((dataset, times, skipped))
 }
 
-fn read_stage(
-    inputs: Vec<DiscoveredInput>,
-    done: HashSet<String>,
-    options: &ReadOptions,
-    tx: mpsc::Sender<ReadInput>,
-    progress: indicatif::ProgressBar,
-) -> StageResult<(StageTime, u64)> {
-    let mut time = StageTime::default();
-    let mut skipped = 0;
-    for input in inputs {
-        let start = Instant::now();
-        let (sha256, size, parsed) = match read_input(&input.source) {
-            Err(reason) => (
-                String::new(),
-                0,
-                Err(InputError::file(&input.display, reason)),
-            ),
-            Ok(bytes) => {
-                let sha256 = input::sha256_hex(&bytes);
-                if done.contains(&sha256) {
-                    skipped += 1;
-                    progress.inc(bytes.len() as u64);
-                    tracing::debug!(path = %input.display, "already labelled in this dataset; skipped");
-                    continue;
-                }
-                let parsed = match &input.format {
-                    Ok(format) => {
-                        let doc_id = match &input.source {
-                            InputSource::File(p) => input::default_doc_id(p),
-                            InputSource::Stdin => "stdin".into(),
-                        };
-                        input::parse(&bytes, *format, &input.display, &doc_id, options)
-                    }
-                    Err(reason) => Err(InputError::file(&input.display, reason.clone())),
-                };
-                (sha256, bytes.len() as u64, parsed)
-            }
-        };
-        time.0 += start.elapsed();
-        let message = ReadInput {
-            path: input.display,
-            sha256,
-            format: input.format.ok(),
-            bytes: size,
-            parsed,
-        };
-        if tx.blocking_send(message).is_err() {
-            break; // a later stage stopped; its error is reported
-        }
-    }
-    Ok((time, skipped))
+/// The read stage: decides how each input is labelled, then streams it in chunks.
+struct Reader<'a> {
+    options: &'a ReadOptions,
+    state: &'a State,
+    run_id: &'a str,
+    stop: &'a StopSignal,
+    progress: &'a indicatif::ProgressBar,
 }
 
-/// Reads an input whole, refusing inputs over [`input::MAX_INPUT_BYTES`].
-fn read_input(source: &InputSource) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let limit = input::MAX_INPUT_BYTES + 1;
-    let mut buf = Vec::new();
-    let read = match source {
-        InputSource::File(path) => {
-            std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut buf))
+/// What the state says to do with an input (made once per input, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Decision {
+    /// Done and unchanged.
+    Skip,
+    Label {
+        plan: Box<InputPlan>,
+        stream: Option<InputStream>,
+        seeds: Option<HashMap<String, i32>>,
+    },
+}
+
+impl Reader<'_> {
+    fn run(
+        &self,
+        inputs: Vec<DiscoveredInput>,
+        tx: mpsc::Sender<ReadChunk>,
+    ) -> StageResult<(StageTime, u64)> {
+        let mut time = StageTime::default();
+        let mut skipped = 0;
+        for (seq, input) in inputs.into_iter().enumerate() {
+            if self.stop.stopped() {
+                break;
+            }
+            let start = Instant::now();
+            let doc_id = match &input.source {
+                InputSource::File(p) => input::default_doc_id(p),
+                InputSource::Stdin => "stdin".into(),
+            };
+            let (plan, mut stream, mut seeds) = match self.decide(&input, seq as u64, &doc_id)? {
+                Decision::Skip => {
+                    skipped += 1;
+                    tracing::debug!(path = %input.display, "already labelled in this dataset and unchanged; skipped");
+                    continue;
+                }
+                Decision::Label {
+                    plan,
+                    stream,
+                    seeds,
+                } => (Arc::new(*plan), stream, seeds),
+            };
+            time.0 += start.elapsed();
+            loop {
+                let start = Instant::now();
+                let chunk = match stream.as_mut() {
+                    Some(s) => s.next_chunk(),
+                    None => None,
+                };
+                let Some(chunk) =
+                    chunk.or_else(|| stream.is_none().then(|| opening_failed(&input)))
+                else {
+                    break;
+                };
+                time.0 += start.elapsed();
+                let last = chunk.end.is_some();
+                let message = ReadChunk {
+                    plan: plan.clone(),
+                    chunk,
+                    seeds: seeds.take(),
+                };
+                if tx.blocking_send(message).is_err() {
+                    return Ok((time, skipped)); // a later stage stopped; its error is reported
+                }
+                if last || stream.is_none() || self.stop.stopped() {
+                    break;
+                }
+            }
         }
-        InputSource::Stdin => std::io::stdin().lock().take(limit).read_to_end(&mut buf),
+        Ok((time, skipped))
+    }
+
+    fn open_stream(
+        &self,
+        input: &DiscoveredInput,
+        format: Format,
+        doc_id: &str,
+    ) -> std::io::Result<InputStream> {
+        let (reader, live) = stream::open(&input.source)?;
+        Ok(InputStream::new(
+            reader,
+            live,
+            format,
+            &input.display,
+            doc_id,
+            self.options,
+        ))
+    }
+
+    fn decide(&self, input: &DiscoveredInput, seq: u64, doc_id: &str) -> StageResult<Decision> {
+        let stored = self.state.input(&input.display)?;
+        if stored.is_some() {
+            self.state.mark_seen(&input.display, self.run_id)?;
+        }
+        let fresh = |generation: i64, staged: bool| InputPlan {
+            path: input.display.clone(),
+            format: input.format.as_ref().ok().map(|f| f.name().to_string()),
+            generation,
+            staged,
+            resumed: None,
+            seq,
+        };
+        let Ok(format) = input.format.clone() else {
+            let generation = stored.as_ref().map_or(0, |s| s.generation + 1);
+            let staged = stored.as_ref().is_some_and(|s| s.segments > 0);
+            return Ok(Decision::Label {
+                plan: Box::new(fresh(generation, staged)),
+                stream: None,
+                seeds: None,
+            });
+        };
+        let open = |me: &Self| me.open_stream(input, format, doc_id).ok();
+        let Some(stored) = stored else {
+            return Ok(Decision::Label {
+                plan: Box::new(fresh(0, false)),
+                stream: open(self),
+                seeds: None,
+            });
+        };
+        let replace = |me: &Self| Decision::Label {
+            plan: Box::new(fresh(stored.generation + 1, stored.segments > 0)),
+            stream: open(me),
+            seeds: None,
+        };
+        let stdin = input.source == InputSource::Stdin;
+        match (stored.status, &stored.cursor) {
+            (StoredStatus::Failed, _) => Ok(replace(self)),
+            (StoredStatus::Done, _) if !stdin => {
+                let InputSource::File(path) = &input.source else {
+                    unreachable!()
+                };
+                match stream::hash_file(path) {
+                    Ok((sha256, bytes)) if Some(&sha256) == stored.sha256.as_ref() => {
+                        self.progress.inc(bytes);
+                        Ok(Decision::Skip)
+                    }
+                    Ok(_) => {
+                        tracing::info!(path = %input.display, "changed since it was labelled: its rows are replaced");
+                        Ok(replace(self))
+                    }
+                    Err(_) => Ok(Decision::Label {
+                        plan: Box::new(fresh(stored.generation + 1, stored.segments > 0)),
+                        stream: None,
+                        seeds: None,
+                    }),
+                }
+            }
+            (_, Some(cursor)) => {
+                let Some(mut stream) = open(self) else {
+                    return Ok(Decision::Label {
+                        plan: Box::new(fresh(stored.generation + 1, stored.segments > 0)),
+                        stream: None,
+                        seeds: None,
+                    });
+                };
+                match stream.skip_prefix(cursor) {
+                    Ok(true) => {
+                        self.progress.inc(cursor.bytes);
+                        let seeds = self.state.doc_segments(&input.display)?;
+                        let plan = InputPlan {
+                            staged: stored.status == StoredStatus::Replacing,
+                            resumed: Some(stored.clone()),
+                            generation: stored.generation,
+                            ..fresh(stored.generation, false)
+                        };
+                        Ok(Decision::Label {
+                            plan: Box::new(plan),
+                            stream: Some(stream),
+                            seeds: Some(seeds),
+                        })
+                    }
+                    _ if stdin => Err(Error::Usage(format!(
+                        "stdin does not begin with the {} bytes of the stream labelled into this dataset before: resume with the same stream, or label this one into another --out",
+                        cursor.bytes
+                    ))),
+                    _ => {
+                        tracing::info!(path = %input.display, "changed since its last commit: labelled again from its start, its old rows replaced");
+                        Ok(replace(self))
+                    }
+                }
+            }
+            // Done without a cursor (imported from an older manifest) on stdin, or partial
+            // without one: label again.
+            _ => Ok(replace(self)),
+        }
+    }
+}
+
+/// The one chunk of an input that could not be opened or has no format.
+fn opening_failed(input: &DiscoveredInput) -> Chunk {
+    let reason = match (&input.format, &input.source) {
+        (Err(reason), _) => reason.clone(),
+        (Ok(_), InputSource::File(path)) => match std::fs::File::open(path) {
+            Err(e) => format!("cannot read: {e}"),
+            Ok(_) => "cannot read".to_string(),
+        },
+        (Ok(_), InputSource::Stdin) => "cannot read stdin".to_string(),
     };
-    match read {
-        Err(e) => Err(format!("cannot read: {e}")),
-        Ok(n) if n as u64 >= limit => Err(format!(
-            "larger than {} MB: split it into several files (for example `split -l 100000` for JSONL)",
-            input::MAX_INPUT_BYTES / (1024 * 1024)
-        )),
-        Ok(_) => Ok(buf),
+    Chunk {
+        parsed: input::Parsed {
+            documents: Vec::new(),
+            errors: vec![InputError::file(&input.display, reason)],
+        },
+        cursor: input::Cursor::default(),
+        end: Some(End {
+            sha256: None,
+            bytes: 0,
+        }),
     }
 }
 
@@ -341,40 +544,56 @@ fn prepare_stage(
     classifier: &Classifier,
     unit: SegmentUnit,
     max_tokens: usize,
-    mut rx: mpsc::Receiver<ReadInput>,
-    tx: mpsc::Sender<PreparedInput>,
+    mut rx: mpsc::Receiver<ReadChunk>,
+    tx: mpsc::Sender<PreparedChunk>,
 ) -> StageResult<StageTime> {
     let mut time = StageTime::default();
     let tokenizer = classifier.tokenizer();
+    // Next segment index of each document of the input being read.
+    let mut counters: HashMap<String, i32> = HashMap::new();
+    let mut current: Option<u64> = None;
+    // How far into the input the chunks before have reached (for the progress bar).
+    let mut read_to = 0u64;
     while let Some(read) = rx.blocking_recv() {
         let start = Instant::now();
-        let mut prepared = PreparedInput {
-            path: read.path,
-            sha256: read.sha256,
-            format: read.format,
-            bytes: read.bytes,
-            documents: 0,
+        if current != Some(read.plan.seq) {
+            current = Some(read.plan.seq);
+            counters = read.seeds.unwrap_or_default();
+            read_to = read
+                .plan
+                .resumed
+                .as_ref()
+                .and_then(|r| r.cursor.as_ref())
+                .map_or(0, |c| c.bytes);
+        }
+        let chunk = read.chunk;
+        let bytes = chunk.cursor.bytes.saturating_sub(read_to);
+        read_to = read_to.max(chunk.cursor.bytes);
+        let mut prepared = PreparedChunk {
+            plan: read.plan.clone(),
+            bytes,
             rows: Vec::new(),
             ids: Vec::new(),
-            errors: Vec::new(),
+            errors: chunk.parsed.errors,
+            // An input that could not be opened has no position to record.
+            cursor: (!chunk.cursor.prefix_sha256.is_empty()).then_some(chunk.cursor),
+            doc_segments: Vec::new(),
+            end: chunk.end,
         };
-        match read.parsed {
-            Err(e) => prepared.errors.push(e),
-            Ok(parsed) => {
-                prepared.errors = parsed.errors;
-                prepared.documents = parsed.documents.len() as u64;
-                let source: Arc<str> = prepared.path.as_str().into();
-                for document in parsed.documents {
-                    segment_document(
-                        document,
-                        &source,
-                        unit,
-                        max_tokens,
-                        tokenizer,
-                        &mut prepared,
-                    );
-                }
-            }
+        let source: Arc<str> = prepared.plan.path.as_str().into();
+        for document in chunk.parsed.documents {
+            let next = counters.entry(document.doc_id.clone()).or_insert(0);
+            let doc_id = document.doc_id.clone();
+            *next = segment_document(
+                document,
+                &source,
+                unit,
+                max_tokens,
+                tokenizer,
+                *next,
+                &mut prepared,
+            );
+            prepared.doc_segments.push((doc_id, *next));
         }
         time.0 += start.elapsed();
         if tx.blocking_send(prepared).is_err() {
@@ -390,11 +609,12 @@ fn segment_document(
     unit: SegmentUnit,
     max_tokens: usize,
     tokenizer: &crate::tokenize::TextTokenizer,
-    out: &mut PreparedInput,
-) {
+    first_segment: i32,
+    out: &mut PreparedChunk,
+) -> i32 {
     let doc_id: Arc<str> = document.doc_id.as_str().into();
     let doc_metadata = Arc::new(document.metadata);
-    let mut segment_index = 0i32;
+    let mut segment_index = first_segment;
     for unit_data in document.units {
         let ranges = segment::split(&unit_data.text, unit, max_tokens, tokenizer);
         let char_ranges = segment::char_ranges(&unit_data.text, &ranges);
@@ -443,25 +663,37 @@ fn segment_document(
             segment_index += 1;
         }
     }
+    segment_index
 }
 
 fn encode_stage(
     classifier: &Classifier,
     batch_size: usize,
-    mut rx: mpsc::Receiver<PreparedInput>,
-    tx: mpsc::Sender<(PreparedInput, Vec<Vec<f32>>)>,
+    mut rx: mpsc::Receiver<PreparedChunk>,
+    tx: mpsc::Sender<(PreparedChunk, Vec<Vec<f32>>)>,
 ) -> StageResult<(StageTime, u64, u64)> {
     let mut time = StageTime::default();
     let (mut real_tokens, mut padded_tokens) = (0u64, 0u64);
-    let mut window: Vec<PreparedInput> = Vec::new();
+    let mut window: Vec<PreparedChunk> = Vec::new();
     let mut open = true;
     while open {
         let mut segments = 0;
         while segments < BUCKET_WINDOW_SEGMENTS {
-            match rx.blocking_recv() {
-                Some(input) => {
-                    segments += input.ids.len();
-                    window.push(input);
+            // Wait for the first chunk; then take only what is already waiting, so that a live
+            // stream's rows are not held back for a full window.
+            let next = if window.is_empty() {
+                rx.blocking_recv()
+            } else {
+                match rx.try_recv() {
+                    Ok(chunk) => Some(chunk),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            };
+            match next {
+                Some(chunk) => {
+                    segments += chunk.ids.len();
+                    window.push(chunk);
                 }
                 None => {
                     open = false;
@@ -487,9 +719,10 @@ fn encode_stage(
         let scores = classifier.score_batches(&sequences, &plan)?;
         time.0 += start.elapsed();
         let mut scores = scores.into_iter();
-        for input in window.drain(..) {
-            let input_scores: Vec<Vec<f32>> = scores.by_ref().take(input.ids.len()).collect();
-            if tx.blocking_send((input, input_scores)).is_err() {
+        for mut chunk in window.drain(..) {
+            let chunk_scores: Vec<Vec<f32>> = scores.by_ref().take(chunk.ids.len()).collect();
+            chunk.ids = Vec::new();
+            if tx.blocking_send((chunk, chunk_scores)).is_err() {
                 return Ok((time, real_tokens, padded_tokens));
             }
         }
@@ -500,30 +733,42 @@ fn encode_stage(
 fn write_stage(
     classifier: &Classifier,
     mut dataset: Dataset,
-    mut rx: mpsc::Receiver<(PreparedInput, Vec<Vec<f32>>)>,
+    mut rx: mpsc::Receiver<(PreparedChunk, Vec<Vec<f32>>)>,
     progress: indicatif::ProgressBar,
+    stop: &StopSignal,
 ) -> StageResult<(Dataset, StageTime)> {
     let mut time = StageTime::default();
     let started = Instant::now();
     let model_id = classifier.model.model_id.clone();
-    while let Some((mut input, scores)) = rx.blocking_recv() {
+    let runtime = tokio::runtime::Handle::current();
+    loop {
+        if stop.stopped() {
+            break;
+        }
+        let received = runtime.block_on(tokio::time::timeout(WRITER_TICK, rx.recv()));
         let start = Instant::now();
-        for (row, s) in input.rows.iter_mut().zip(scores) {
+        let (mut chunk, scores) = match received {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_) => {
+                dataset.tick()?;
+                time.0 += start.elapsed();
+                continue;
+            }
+        };
+        for (row, s) in chunk.rows.iter_mut().zip(scores) {
             row.labels = classifier.labels(&s);
             row.scores = s;
         }
-        for error in &input.errors {
-            tracing::warn!(run_id = %dataset.run.run_id, path = %error.path, position = %error.position, reason = %error.reason, "input error");
-        }
-        let bytes = input.bytes;
-        dataset.write_input(
-            InputOutcome {
-                path: input.path,
-                sha256: input.sha256,
-                format: input.format.map(|f| f.name().to_string()),
-                documents: input.documents,
-                rows: input.rows,
-                errors: input.errors,
+        let bytes = chunk.bytes;
+        dataset.write_chunk(
+            ChunkOutcome {
+                input: chunk.plan,
+                rows: chunk.rows,
+                errors: chunk.errors,
+                cursor: chunk.cursor,
+                doc_segments: chunk.doc_segments,
+                end: chunk.end,
             },
             &model_id,
         )?;

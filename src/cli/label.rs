@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use discotag::input::{CsvColumns, Format, ReadOptions, Shard};
-use discotag::pipeline::{LabelConfig, run_label};
+use discotag::pipeline::{LabelConfig, StopSignal, run_label};
 use discotag::segment::SegmentUnit;
 
 use super::exit;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_long_help = "Examples:\n  discotag label data/sample --out labelled\n  cat interview.jsonl | discotag label - --format jsonl --out labelled\n  discotag label corpus/ --out labelled --shard 2/8 --resume\n\nExit codes: 0 all inputs labelled; 3 finished but some inputs failed (see errors.jsonl in --out); 2 usage error; 1 fatal."
+    after_long_help = "Examples:\n  discotag label data/sample --out labelled\n  cat interview.jsonl | discotag label - --format jsonl --out labelled\n  discotag label corpus/ --out labelled --shard 2/8 --resume\n\nExit codes: 0 all inputs labelled; 3 finished but some inputs failed (see errors.jsonl in --out); 2 usage error; 1 fatal; 130 or 143 stopped by SIGINT or SIGTERM (what was done is committed; --resume continues; a second signal stops at once)."
 )]
 pub struct Args {
     /// Transcript files, folders (searched recursively) or `-` for stdin. Example: `data/sample interview.txt`
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
 
-    /// Format of stdin, and of named files whose extension says none. Example: `--format jsonl`
+    /// Format of stdin, and of named files whose extension says none. Without it, stdin is read as JSON lines when it starts with `{`, WebVTT with `WEBVTT`, SRT with a cue, else as plain text (CSV on stdin needs `--format csv`). Example: `--format jsonl`
     #[arg(long, value_enum)]
     format: Option<Format>,
 
@@ -54,9 +54,13 @@ pub struct Args {
     #[arg(long, value_name = "K/N", default_value = "0/1")]
     shard: Shard,
 
-    /// Continue a dataset in --out: inputs whose content hash is already labelled there are skipped. Example: `--resume`
+    /// Continue a dataset in --out: inputs already labelled and unchanged are skipped, inputs cut off by a kill continue from their last commit, and inputs whose content changed have their rows replaced. Example: `--resume`
     #[arg(long)]
     resume: bool,
+
+    /// With --resume: remove the rows of inputs in the dataset that this run is not given (deleted or renamed files). Example: `--resume --prune`
+    #[arg(long, requires = "resume")]
+    prune: bool,
 
     /// Never fetch the encoder; fail with the fetch command if it is not cached. Example: `--offline`
     #[arg(long)]
@@ -78,7 +82,7 @@ pub struct Args {
     #[arg(long, default_value = "doc_id", value_name = "NAME")]
     doc_id_column: String,
 
-    /// Commit the Parquet part file being written at the first input boundary after this many seconds: at most this much work is redone when a killed run is resumed. Example: `--commit-every 300`
+    /// Commit the rows written so far (a Parquet part file and the position reached in each input) every this many seconds, also in the middle of a large input: at most this much work is redone when a killed run is resumed, and a reader sees rows of a live stream this soon. Example: `--commit-every 300`
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     commit_every: u64,
 
@@ -94,16 +98,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Err(discotag::Error::Usage("--batch-size must be at least 1".into()).into());
     }
     let out = args.out.clone();
+    let stdin_format = match args.format {
+        Some(format) => Some(format),
+        // Decided before any work, so that an undecidable stream is a usage error.
+        None if args.inputs.iter().any(|i| i.as_os_str() == "-") => {
+            Some(discotag::input::detect_stdin_format().map_err(discotag::Error::Usage)?)
+        }
+        None => None,
+    };
+    let stop = install_signal_handlers()?;
     let config = LabelConfig {
         inputs: args.inputs,
         out_dir: args.out,
         model_dir: super::resolve_model_dir(args.model),
         stdin_format: args.format,
+        detected_stdin_format: stdin_format,
         unit: args.unit,
         max_tokens: args.max_tokens,
         batch_size: args.batch_size,
         shard: args.shard,
         resume: args.resume,
+        prune: args.prune,
         offline: args.offline,
         precision: args.precision.into(),
         read: ReadOptions {
@@ -116,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         progress: !args.quiet,
         commit_interval: std::time::Duration::from_secs(args.commit_every),
+        stop: stop.clone(),
     };
     let summary = run_label(config).with_context(|| format!("labelling into {}", out.display()))?;
     let run = &summary.run;
@@ -130,6 +146,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             summary.out_dir.join("segments").display()
         );
     }
+    if run.interrupted {
+        eprintln!(
+            "discotag: stopped by a signal; {} segments committed; run the same command with --resume to continue",
+            run.segments
+        );
+        let signal = stop.signal.load(std::sync::atomic::Ordering::Relaxed) as i32;
+        return Ok(if signal == signal_hook::consts::SIGTERM {
+            exit::INTERRUPTED_SIGTERM
+        } else {
+            exit::INTERRUPTED_SIGINT
+        });
+    }
     if summary.had_errors() {
         eprintln!(
             "discotag: {} errors; see {}",
@@ -142,4 +170,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::PARTIAL);
     }
     Ok(exit::SUCCESS)
+}
+
+/// SIGINT and SIGTERM set the stop flag (the run commits what it has and ends); a second one
+/// ends the process at once with the same exit code (what was committed stays committed).
+fn install_signal_handlers() -> anyhow::Result<StopSignal> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = StopSignal::default();
+    for (signal, code) in [
+        (SIGINT, exit::INTERRUPTED_SIGINT),
+        (SIGTERM, exit::INTERRUPTED_SIGTERM),
+    ] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(code),
+            stop.stop.clone(),
+        )
+        .context("installing signal handlers")?;
+        signal_hook::flag::register_usize(signal, stop.signal.clone(), signal as usize)
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(signal, stop.stop.clone())
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
 }

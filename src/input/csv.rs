@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CsvColumns, Parsed, Unit, check_unit_size, group_by_doc};
+use super::{ChunkContext, CsvColumns, Parsed, Unit, check_unit_size, group_by_doc};
 use crate::error::{InputError, Position};
 
 pub(super) fn parse(
@@ -13,24 +13,59 @@ pub(super) fn parse(
     default_doc_id: &str,
     columns: &CsvColumns,
 ) -> Result<Parsed, InputError> {
+    parse_chunk(
+        text,
+        path,
+        default_doc_id,
+        columns,
+        &mut ChunkContext::default(),
+    )
+}
+
+/// Parses whole records. The first chunk holds the header row, which is kept in
+/// `context.carry` for the chunks after it; record numbers and lines follow on from `context`.
+pub(super) fn parse_chunk(
+    text: &str,
+    path: &str,
+    default_doc_id: &str,
+    columns: &CsvColumns,
+    context: &mut ChunkContext,
+) -> Result<Parsed, InputError> {
     let text = text.trim_start_matches('\u{feff}');
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .delimiter(delimiter(text))
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| {
-            InputError::new(
-                path,
-                Position::Line {
-                    line: 1,
-                    column: None,
-                },
-                format!("unreadable CSV header: {e}"),
-            )
-        })?
-        .clone();
+    let (headers, mut reader) = match (&context.carry.csv_header, context.carry.csv_delimiter) {
+        (Some(header), Some(delimiter)) => (
+            csv::StringRecord::from(header.clone()),
+            csv::ReaderBuilder::new()
+                .flexible(false)
+                .has_headers(false)
+                .delimiter(delimiter)
+                .from_reader(text.as_bytes()),
+        ),
+        _ => {
+            let delimiter = delimiter(text);
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(false)
+                .delimiter(delimiter)
+                .from_reader(text.as_bytes());
+            let headers = reader
+                .headers()
+                .map_err(|e| {
+                    InputError::new(
+                        path,
+                        Position::Line {
+                            line: 1,
+                            column: None,
+                        },
+                        format!("unreadable CSV header: {e}"),
+                    )
+                })?
+                .clone();
+            context.carry.csv_header = Some(headers.iter().map(str::to_string).collect());
+            context.carry.csv_delimiter = Some(delimiter);
+            (headers, reader)
+        }
+    };
+    let line_base = context.lines;
     let find = |name: &str| {
         headers.iter().position(|h| h.trim() == name).or_else(|| {
             headers
@@ -58,12 +93,14 @@ pub(super) fn parse(
 
     let mut units = Vec::new();
     let mut errors = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record_no = i as u64 + 1;
+    for record in reader.records() {
+        let i = context.records;
+        context.records += 1;
+        let record_no = i + 1;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_base + p.line());
                 errors.push(InputError::new(
                     path,
                     Position::Record {
@@ -75,7 +112,7 @@ pub(super) fn parse(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_base + p.line());
         let Some(text) = record.get(text_col) else {
             continue;
         };
@@ -106,7 +143,7 @@ pub(super) fn parse(
         }
         let unit = Unit {
             text: text.to_string(),
-            record_index: Some(i as u64),
+            record_index: Some(i),
             record_id: field(id_col),
             speaker: field(speaker_col),
             metadata,

@@ -6,14 +6,24 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{Parsed, Unit, check_unit_size, group_by_doc};
+use super::{ChunkContext, Parsed, Unit, check_unit_size, group_by_doc};
 use crate::error::{InputError, Position};
 
 pub(super) fn parse(text: &str, path: &str, default_doc_id: &str) -> Parsed {
+    parse_chunk(text, path, default_doc_id, &ChunkContext::default())
+}
+
+/// Parses whole lines; line numbers and record indexes follow on from `context.lines`.
+pub(super) fn parse_chunk(
+    text: &str,
+    path: &str,
+    default_doc_id: &str,
+    context: &ChunkContext,
+) -> Parsed {
     let mut units = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
+        let line_no = context.lines + i as u64 + 1;
         let line = line.trim_start_matches('\u{feff}');
         if line.trim().is_empty() {
             continue;

@@ -9,6 +9,7 @@ mod discover;
 pub mod docx;
 mod jsonl;
 mod qdpx;
+pub mod stream;
 mod subtitles;
 mod text;
 pub mod zip_limits;
@@ -19,6 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use discover::{DiscoveredInput, Discovery, InputSource, Shard, discover, sha256_hex};
+pub use stream::{Carry, ChunkContext, Cursor};
 
 use crate::error::{InputError, Position};
 
@@ -26,8 +28,8 @@ use crate::error::{InputError, Position};
 /// 60 kB in all; a single unit beyond this is almost certainly not a transcript.
 pub const MAX_UNIT_BYTES: usize = 2 * 1024 * 1024;
 
-/// The largest input read, in bytes. Inputs are read whole; split bigger JSONL or CSV exports
-/// into several files (for example with `split -l 100000`).
+/// The largest input read whole, in bytes: containers (DOCX, .qdpx) and UTF-16 text. Every
+/// other input streams ([`stream`]) and has no size limit.
 pub const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Input formats discotag reads.
@@ -177,6 +179,95 @@ pub fn parse(
         ));
     }
     Ok(parsed)
+}
+
+/// Parses one chunk of decoded text cut at a boundary of its format (see [`stream`]).
+///
+/// # Errors
+/// An [`InputError`] that stops the input (a CSV without its text column, a WebVTT file
+/// without its header, an unclosed metadata header).
+pub fn parse_chunk(
+    text: &str,
+    format: Format,
+    display_path: &str,
+    default_doc_id: &str,
+    options: &ReadOptions,
+    context: &mut ChunkContext,
+) -> Result<Parsed, InputError> {
+    match format {
+        Format::Text => text::parse_chunk(text, display_path, default_doc_id, context),
+        Format::Jsonl => Ok(jsonl::parse_chunk(
+            text,
+            display_path,
+            default_doc_id,
+            context,
+        )),
+        Format::Csv => csv::parse_chunk(text, display_path, default_doc_id, &options.csv, context),
+        Format::Vtt => subtitles::parse_vtt_chunk(text, display_path, default_doc_id, context),
+        Format::Srt => subtitles::parse_srt_chunk(text, display_path, default_doc_id, context),
+        Format::Docx | Format::Qdpx => Err(InputError::file(
+            display_path,
+            "internal error: a container is not read in chunks",
+        )),
+    }
+}
+
+/// The format of stdin, told from its first bytes (which stay buffered for the reader):
+/// JSON lines when the first character is `{`, WebVTT after `WEBVTT`, SRT when a number line
+/// is followed by a cue timing, else plain text.
+///
+/// # Errors
+/// A message for the user when it cannot be told: stdin is empty, blank so far, binary, not
+/// UTF-8 or a JSON array.
+pub fn detect_stdin_format() -> Result<Format, String> {
+    use std::io::BufRead;
+    let mut stdin = std::io::stdin().lock();
+    let bytes = stdin
+        .fill_buf()
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    detect_format(bytes)
+}
+
+/// [`detect_stdin_format`] on the first bytes of a stream.
+///
+/// # Errors
+/// When the format cannot be told from them.
+pub fn detect_format(bytes: &[u8]) -> Result<Format, String> {
+    let undecided = |why: &str| {
+        format!(
+            "cannot tell the format of stdin from its first bytes ({why}): name it with --format"
+        )
+    };
+    if bytes.is_empty() {
+        return Err(undecided("stdin is empty"));
+    }
+    if bytes.contains(&0) {
+        return Err(undecided("binary data"));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // A character cut at the end of the buffer is fine; anything else is not UTF-8.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to here")
+        }
+        Err(_) => return Err(undecided("not UTF-8")),
+    };
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let mut lines = text.lines();
+    match text.chars().next() {
+        None => Err(undecided("only blank lines so far")),
+        Some('{') => Ok(Format::Jsonl),
+        Some('[') => Err(undecided("a JSON array, not JSON lines")),
+        _ if text.starts_with("WEBVTT") => Ok(Format::Vtt),
+        _ if lines
+            .next()
+            .is_some_and(|l| l.trim().parse::<u64>().is_ok())
+            && lines.next().is_some_and(|l| l.contains("-->")) =>
+        {
+            Ok(Format::Srt)
+        }
+        _ => Ok(Format::Text),
+    }
 }
 
 /// Decodes the bytes as text: UTF-8, or UTF-16 when a UTF-16 byte-order mark says so (the mark
@@ -347,6 +438,31 @@ mod tests {
         assert!(decode(b"  \n\n", "f").unwrap_err().reason.contains("empty"));
         let err = decode(b"PK\x03\x04\x00\x00", "f").unwrap_err();
         assert_eq!(err.position, Position::Byte { offset: 4 });
+    }
+
+    #[test]
+    fn stdin_format_is_told_from_the_first_bytes_or_refused() {
+        assert_eq!(detect_format(b"\n {\"text\": \"hi\"}\n"), Ok(Format::Jsonl));
+        assert_eq!(detect_format(b"WEBVTT\n\n1\n"), Ok(Format::Vtt));
+        assert_eq!(
+            detect_format(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"),
+            Ok(Format::Srt)
+        );
+        assert_eq!(detect_format(b"Interviewer: hello\n"), Ok(Format::Text));
+        assert_eq!(
+            detect_format("caf\u{e9}".as_bytes()[..4].as_ref()),
+            Ok(Format::Text)
+        );
+        for bad in [
+            &b""[..],
+            b" \n\n",
+            b"[{\"text\": 1}]",
+            b"PK\x03\x04\x00",
+            b"\xff\xfe\x00a",
+        ] {
+            let err = detect_format(bad).unwrap_err();
+            assert!(err.contains("--format"), "{err}");
+        }
     }
 
     #[test]

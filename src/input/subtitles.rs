@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::text::parse_clock;
-use super::{Document, Parsed, Unit, check_unit_size, split_speaker_prefix};
+use super::{ChunkContext, Document, Parsed, Unit, check_unit_size, split_speaker_prefix};
 use crate::error::{InputError, Position};
 
 static TIMING: LazyLock<Regex> = LazyLock::new(|| {
@@ -23,7 +23,7 @@ static TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"</?[^>]*>").expect("static regex is valid"));
 
 /// A block of non-blank lines with the 1-based number of its first line.
-fn blocks(text: &str) -> Vec<(u64, Vec<&str>)> {
+fn blocks(text: &str, first_line: u64) -> Vec<(u64, Vec<&str>)> {
     let mut out = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     let mut start = 0u64;
@@ -35,7 +35,7 @@ fn blocks(text: &str) -> Vec<(u64, Vec<&str>)> {
             }
         } else {
             if current.is_empty() {
-                start = i as u64 + 1;
+                start = first_line + i as u64 + 1;
             }
             current.push(line);
         }
@@ -144,11 +144,28 @@ fn unit_from_cue(cue: Cue, record_index: u64, path: &str) -> Result<Option<Unit>
 }
 
 pub(super) fn parse_vtt(text: &str, path: &str, doc_id: &str) -> Result<Parsed, InputError> {
+    parse_vtt_chunk(text, path, doc_id, &mut ChunkContext::default())
+}
+
+/// One chunk of a WebVTT file cut between cues: only the first holds the `WEBVTT` header.
+pub(super) fn parse_vtt_chunk(
+    text: &str,
+    path: &str,
+    doc_id: &str,
+    context: &mut ChunkContext,
+) -> Result<Parsed, InputError> {
     let text = text.trim_start_matches('\u{feff}');
-    let all = blocks(text);
+    let all = blocks(text, context.lines);
+    let first = context.lines == 0;
     let Some((_, header)) = all.first() else {
-        return Err(InputError::file(path, "empty WebVTT file"));
+        if first {
+            return Err(InputError::file(path, "empty WebVTT file"));
+        }
+        return Ok(units_from_blocks([].iter(), path, doc_id, context));
     };
+    if !first {
+        return Ok(units_from_blocks(cues_only(&all), path, doc_id, context));
+    }
     if !header[0].starts_with("WEBVTT") {
         return Err(InputError::new(
             path,
@@ -159,29 +176,53 @@ pub(super) fn parse_vtt(text: &str, path: &str, doc_id: &str) -> Result<Parsed, 
             "a WebVTT file must start with `WEBVTT`",
         ));
     }
-    let blocks = all[1..].iter().filter(|(_, lines)| {
+    Ok(units_from_blocks(
+        cues_only(&all[1..]),
+        path,
+        doc_id,
+        context,
+    ))
+}
+
+/// Blocks that are cues, not comments, styles or regions.
+fn cues_only<'a>(
+    blocks: &'a [(u64, Vec<&'a str>)],
+) -> impl Iterator<Item = &'a (u64, Vec<&'a str>)> {
+    blocks.iter().filter(|(_, lines)| {
         !["NOTE", "STYLE", "REGION"]
             .iter()
             .any(|k| lines[0].starts_with(k))
-    });
-    Ok(units_from_blocks(blocks, path, doc_id))
+    })
 }
 
 pub(super) fn parse_srt(text: &str, path: &str, doc_id: &str) -> Result<Parsed, InputError> {
-    let text = text.trim_start_matches('\u{feff}');
-    let all = blocks(text);
-    Ok(units_from_blocks(all.iter(), path, doc_id))
+    parse_srt_chunk(text, path, doc_id, &mut ChunkContext::default())
 }
 
+/// One chunk of an SRT file cut between cues.
+pub(super) fn parse_srt_chunk(
+    text: &str,
+    path: &str,
+    doc_id: &str,
+    context: &mut ChunkContext,
+) -> Result<Parsed, InputError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let all = blocks(text, context.lines);
+    Ok(units_from_blocks(all.iter(), path, doc_id, context))
+}
+
+/// Cues numbered on from `context.records`, which is advanced past them.
 fn units_from_blocks<'a>(
     blocks: impl Iterator<Item = &'a (u64, Vec<&'a str>)>,
     path: &str,
     doc_id: &str,
+    context: &mut ChunkContext,
 ) -> Parsed {
     let mut units = Vec::new();
     let mut errors = Vec::new();
-    for (index, (line, lines)) in blocks.enumerate() {
-        let record_index = index as u64;
+    for (line, lines) in blocks {
+        let record_index = context.records;
+        context.records += 1;
         match cue(*line, lines, path, record_index + 1)
             .and_then(|c| unit_from_cue(c, record_index, path))
         {

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Document, Parsed, Unit, check_unit_size};
+use super::{ChunkContext, Document, Parsed, Unit, check_unit_size};
 use crate::error::{InputError, Position};
 
 /// A leading timestamp, a name of up to 40 characters, optionally a timestamp, then a colon.
@@ -43,10 +43,10 @@ struct Line {
     number: u64,
 }
 
-fn lines(text: &str) -> Vec<Line> {
+fn lines(text: &str, base: &ChunkContext) -> Vec<Line> {
     let mut out = Vec::new();
     let mut byte_start = 0;
-    let mut char_start = 0u64;
+    let mut char_start = base.chars;
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let content = raw.strip_suffix('\n').unwrap_or(raw);
         let content = content.strip_suffix('\r').unwrap_or(content);
@@ -54,7 +54,7 @@ fn lines(text: &str) -> Vec<Line> {
             byte_start,
             byte_end: byte_start + content.len(),
             char_start,
-            number: i as u64 + 1,
+            number: base.lines + i as u64 + 1,
         });
         byte_start += raw.len();
         char_start += raw.chars().count() as u64;
@@ -110,10 +110,31 @@ fn is_blank(s: &str) -> bool {
 }
 
 pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, InputError> {
-    let lines = lines(text);
+    parse_chunk(text, path, doc_id, &mut ChunkContext::default())
+}
+
+/// Parses one chunk of a transcript cut at a paragraph boundary: the header is read only from
+/// the first chunk, offsets and line numbers follow on from `context`, and the speaker of the
+/// last turn carries over to the next chunk. A label is accepted when it opens at least two
+/// turns in its chunk (chunks are several MB, so in practice in its file).
+pub(super) fn parse_chunk(
+    text: &str,
+    path: &str,
+    doc_id: &str,
+    context: &mut ChunkContext,
+) -> Result<Parsed, InputError> {
+    let lines = lines(text, context);
     let line_str = |l: &Line| &text[l.byte_start..l.byte_end];
-    let (metadata, body_start) = parse_header(text, &lines, path)?;
-    let body = &lines[body_start..];
+    let (metadata, body) = if context.lines == 0 && context.chars == 0 {
+        let (metadata, body_start) = parse_header(text, &lines, path)?;
+        context.carry.metadata = Some(metadata.clone());
+        (metadata, &lines[body_start..])
+    } else {
+        (
+            context.carry.metadata.clone().unwrap_or_default(),
+            &lines[..],
+        )
+    };
 
     let mut label_counts: HashMap<String, usize> = HashMap::new();
     for line in body {
@@ -126,7 +147,7 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
 
     let mut units: Vec<Unit> = Vec::new();
     let mut errors = Vec::new();
-    let mut speaker: Option<String> = None;
+    let mut speaker: Option<String> = context.carry.speaker.take();
     let mut timestamp: Option<i64> = None;
     // The turn being built: (byte start, byte end, char start, line, timestamp).
     let mut open: Option<(usize, usize, u64, u64, Option<i64>)> = None;
@@ -188,6 +209,7 @@ pub(super) fn parse(text: &str, path: &str, doc_id: &str) -> Result<Parsed, Inpu
         }
     }
     close(&mut open, &speaker, &mut units, &mut errors);
+    context.carry.speaker = speaker;
 
     Ok(Parsed {
         documents: vec![Document {

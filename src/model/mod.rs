@@ -476,6 +476,9 @@ pub struct LoadOptions {
     pub precision: Precision,
 }
 
+/// Rows per call of the classification head (see [`Classifier::score_batches`]).
+const HEAD_BLOCK_ROWS: usize = 64;
+
 /// Encoder, head and thresholds, ready to score token sequences.
 pub struct Classifier {
     pub model: ModelDir,
@@ -557,10 +560,17 @@ impl Classifier {
         let rows = self
             .engine
             .embed_batches(sequences, batches, head.pooling, head.normalize)?;
+        // The head runs on blocks of a fixed number of rows (the last padded with zeros), so a
+        // segment's score does not depend on how many segments were scored with it.
         let width = rows[0].len();
-        let flat: Vec<f32> = rows.into_iter().flatten().collect();
-        let features = Tensor::from_vec(flat, (sequences.len(), width), &Device::Cpu)?;
-        let mut scores = self.head.probabilities(&features)?;
+        let mut scores = Vec::with_capacity(rows.len());
+        for block in rows.chunks(HEAD_BLOCK_ROWS) {
+            let mut flat: Vec<f32> = block.iter().flatten().copied().collect();
+            flat.resize(HEAD_BLOCK_ROWS * width, 0.0);
+            let features = Tensor::from_vec(flat, (HEAD_BLOCK_ROWS, width), &Device::Cpu)?;
+            let probabilities = self.head.probabilities(&features)?;
+            scores.extend(probabilities.into_iter().take(block.len()));
+        }
         for row in &mut scores {
             crate::train::calibrate::apply_all(&self.model.platt, row);
         }

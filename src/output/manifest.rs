@@ -1,8 +1,9 @@
-//! The run manifest (`manifest.json`): the dataset's source of truth. It lists every input with
-//! its content hash, status and the part file holding its rows, every committed part file, the
-//! model and codebook identity, the settings, and each run's counts and timings. It is rewritten
-//! atomically after every part file is committed; part files it does not list are leftovers of
-//! a crash and are removed before a resumed run starts.
+//! The run manifest (`manifest.json`): the readable summary of a dataset. It lists every input
+//! with its content hash, status and counts, the part files readers should read, the model and
+//! codebook identity, the settings, and each run's counts and timings. It is written from the
+//! state database ([`super::state`], the source of truth for `--resume`) atomically, after
+//! commits and at the end of every run; readers that want a consistent view while a run is
+//! going read the part files it lists.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,10 +12,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::parquet::CommittedFile;
+use super::state::State;
 use crate::error::{Error, Result};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// 2: inputs stream and commit per record; the state lives in `state.sqlite`.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
 
 /// What produced the rows; a resumed run must match it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,29 +38,31 @@ fn fp32() -> String {
     "fp32".into()
 }
 
-/// One input's outcome.
+/// One input as `manifest.json` lists it: what [`super::state::StoredInput`] writes, read
+/// leniently so that manifests of format 1 (one part `file` per input) read too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputRecord {
+pub struct ManifestInput {
     pub path: String,
-    pub sha256: String,
+    /// `done`, `failed`, `partial` (some rows committed, the rest to come with `--resume`) or
+    /// `replacing` (a changed input being labelled again; its old rows stay until it is done).
+    pub status: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
     pub format: Option<String>,
-    pub status: InputStatus,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
     pub documents: u64,
+    #[serde(default)]
     pub segments: u64,
-    /// Errors for this input (whole-input or per record); details in the errors file.
+    #[serde(default)]
     pub errors: u64,
-    /// The part file holding this input's rows (all rows of an input are in one file).
+    /// Format 1 only: the part file holding the input's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    #[serde(default)]
     pub run_id: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputStatus {
-    /// Rows written (perhaps with some records in error).
-    Done,
-    /// Nothing could be labelled.
-    Failed,
 }
 
 /// Counts and timings of one run.
@@ -80,6 +85,18 @@ pub struct RunRecord {
     #[serde(default)]
     pub kernel: String,
     pub errors: u64,
+    /// Inputs whose content changed since they were labelled: their rows were replaced.
+    #[serde(default)]
+    pub inputs_replaced: u64,
+    /// Inputs in the dataset that this run was not given (deleted, renamed or not named).
+    #[serde(default)]
+    pub inputs_missing: u64,
+    /// Of those, the ones whose rows `--prune` removed.
+    #[serde(default)]
+    pub inputs_pruned: u64,
+    /// Stopped by SIGINT or SIGTERM: what was done is committed; `--resume` continues.
+    #[serde(default)]
+    pub interrupted: bool,
     pub seconds: f64,
     pub stage_seconds: BTreeMap<String, f64>,
 }
@@ -90,7 +107,9 @@ pub struct Manifest {
     pub format_version: u32,
     pub discotag_version: String,
     pub identity: DatasetIdentity,
-    pub inputs: Vec<InputRecord>,
+    pub inputs: Vec<ManifestInput>,
+    /// The part files readers read, in commit order (staged files of inputs being replaced
+    /// are not listed until they replace the old rows).
     pub files: Vec<CommittedFile>,
     /// Files passed over in folders because they are not transcripts.
     pub skipped: Vec<SkippedFile>,
@@ -104,26 +123,14 @@ pub struct SkippedFile {
 }
 
 impl Manifest {
-    pub fn new(identity: DatasetIdentity) -> Self {
-        Manifest {
-            format_version: MANIFEST_FORMAT_VERSION,
-            discotag_version: env!("CARGO_PKG_VERSION").into(),
-            identity,
-            inputs: Vec::new(),
-            files: Vec::new(),
-            skipped: Vec::new(),
-            runs: Vec::new(),
-        }
-    }
-
     /// Reads the manifest of an output directory, if there is one.
     ///
     /// # Errors
     /// When it exists but cannot be read or parsed.
     pub fn load(out_dir: &Path) -> Result<Option<Self>> {
         let path = out_dir.join(MANIFEST_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
+        match std::fs::File::open(&path) {
+            Ok(file) => serde_json::from_reader(std::io::BufReader::new(file))
                 .map(Some)
                 .map_err(|e| Error::Output {
                     path: path.clone(),
@@ -133,26 +140,59 @@ impl Manifest {
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
     }
+}
 
-    /// Writes the manifest atomically (temporary file, fsync, rename).
-    ///
-    /// # Errors
-    /// On write failures.
-    pub fn save(&self, out_dir: &Path) -> Result<()> {
-        // Streamed, not built as one string: with tens of thousands of inputs the text is tens
-        // of megabytes, and it is rewritten at every commit.
-        write_atomically_with(&out_dir.join(MANIFEST_FILE), |w| {
-            serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)
-        })
+/// Writes `manifest.json` from the state database, streamed input by input so that memory
+/// stays flat with any number of inputs.
+///
+/// # Errors
+/// On database or write failures.
+pub fn write_from_state(out_dir: &Path, state: &State) -> Result<()> {
+    let identity = state.identity()?.ok_or_else(|| Error::Output {
+        path: out_dir.to_path_buf(),
+        reason: "internal error: the state database records no identity".into(),
+    })?;
+    let files = state.live_files()?;
+    let skipped = state.skipped()?;
+    let runs = state.runs()?;
+    let mut result = Ok(());
+    write_atomically_with(&out_dir.join(MANIFEST_FILE), |w| {
+        let json = |w: &mut dyn Write, value: &dyn erased::Json| value.write(w);
+        write!(
+            w,
+            "{{\n\"format_version\": {MANIFEST_FORMAT_VERSION},\n\"discotag_version\": \"{}\",\n\"state_file\": \"{}\",\n\"identity\": ",
+            env!("CARGO_PKG_VERSION"),
+            super::state::STATE_FILE
+        )?;
+        json(w, &identity)?;
+        w.write_all(b",\n\"inputs\": [")?;
+        let mut first = true;
+        result = state.each_input(|input| {
+            w.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            json(w, &input)
+        });
+        w.write_all(b"\n],\n\"files\": ")?;
+        json(w, &files)?;
+        w.write_all(b",\n\"skipped\": ")?;
+        json(w, &skipped)?;
+        w.write_all(b",\n\"runs\": ")?;
+        json(w, &runs)?;
+        w.write_all(b"\n}\n")
+    })?;
+    result
+}
+
+mod erased {
+    /// Any serialisable value, written as JSON to a `dyn Write`.
+    pub trait Json {
+        fn write(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
     }
 
-    /// Content hashes of inputs already labelled.
-    pub fn done_hashes(&self) -> std::collections::HashSet<String> {
-        self.inputs
-            .iter()
-            .filter(|i| i.status == InputStatus::Done)
-            .map(|i| i.sha256.clone())
-            .collect()
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+            serde_json::to_writer(w, self).map_err(std::io::Error::other)
+        }
     }
 }
 

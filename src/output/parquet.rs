@@ -109,6 +109,50 @@ impl PartWriter {
         Ok(())
     }
 
+    /// Writes a copy of the committed part file `relative` without the rows of `source_path`,
+    /// as a new part file renamed into place; `None` (and no file) when no row would remain.
+    ///
+    /// # Errors
+    /// When the file cannot be read or the copy written.
+    pub fn rewrite_without(
+        &mut self,
+        relative: &str,
+        source_path: &str,
+    ) -> Result<Option<CommittedFile>> {
+        use arrow_array::{Array, BooleanArray, StringArray};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let old = self.out_dir.join(relative);
+        let file =
+            File::open(&old).map_err(|e| Error::io(format!("opening {}", old.display()), e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::Output {
+                path: old.clone(),
+                reason: format!("unreadable part file: {e}"),
+            })?;
+            let keep: BooleanArray = match batch
+                .column_by_name(super::schema::SOURCE_PATH)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            {
+                Some(sources) => (0..sources.len())
+                    .map(|i| Some(sources.is_null(i) || sources.value(i) != source_path))
+                    .collect(),
+                None => {
+                    return Err(Error::Output {
+                        path: old.clone(),
+                        reason: "part file without a source_path column".into(),
+                    });
+                }
+            };
+            let kept = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+            if kept.num_rows() > 0 {
+                let kept = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())?;
+                self.write(&kept)?;
+            }
+        }
+        self.commit()
+    }
+
     /// Rows in the open part and how long it has been open.
     pub fn open_part(&self) -> Option<(u64, std::time::Duration)> {
         self.open.as_ref().map(|p| (p.rows, p.opened.elapsed()))

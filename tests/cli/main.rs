@@ -11,5 +11,6 @@ mod model;
 mod qdpx;
 mod real_encoder;
 mod resume;
+mod streaming;
 mod train_eval;
 mod util;
