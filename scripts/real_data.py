@@ -61,7 +61,15 @@ def normal_url(url: str) -> str:
 def merge(args) -> None:
     kept, dropped = [], Counter()
     seen: set[str] = set()
-    for raw in sorted((REAL / "raw").glob("*.jsonl")):
+    # Earlier rounds: their passages and their sources (a later round adds new sources only).
+    used_urls, used_titles = set(), set()
+    for path in args.against:
+        for row in read_jsonl(path):
+            seen.add(fingerprint(row["text"]))
+            used_urls.add(normal_url(row.get("url")))
+            used_titles.add(((row.get("source") or {}).get("title") or "").strip().lower())
+    used_titles.discard("")
+    for raw in sorted(args.raw.glob("*.jsonl")):
         for row in read_jsonl(raw):
             text = collapse(row.get("text", ""))
             page = args.pages / row.get("page_file", "")
@@ -70,6 +78,10 @@ def merge(args) -> None:
                 continue
             if text not in collapse(page.read_text(encoding="utf-8")):
                 dropped["not verbatim in its page"] += 1
+                continue
+            title = ((row.get("source") or {}).get("title") or "").strip().lower()
+            if normal_url(row.get("url")) in used_urls or title in used_titles:
+                dropped["source used in an earlier round"] += 1
                 continue
             words = len(text.split())
             if not 3 <= words <= 150:
@@ -106,7 +118,8 @@ def merge(args) -> None:
         # stable across merges: collectors' ids are unique per collector
         row["id"] = f"real-{row['collector_id']}"
     ordered = [{"id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in final]
-    write_jsonl(REAL / "pool.jsonl", ordered)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(args.out, ordered)
     print(f"kept {len(ordered)}; dropped {dict(dropped)}")
     print("by register:", dict(Counter(r["register"] for r in ordered)))
     print("distinct urls:", len({normal_url(r['url']) for r in ordered}))
@@ -116,7 +129,7 @@ def coding_input(args) -> None:
     done = set()
     for path in args.exclude:
         done |= {r["id"] for r in read_jsonl(path)}
-    rows = [{"id": r["id"], "text": r["text"]} for r in read_jsonl(REAL / "pool.jsonl") if r["id"] not in done]
+    rows = [{"id": r["id"], "text": r["text"]} for r in read_jsonl(args.pool) if r["id"] not in done]
     random.Random(7).shuffle(rows)
     for k in range(args.parts):
         part = rows[k::args.parts]
@@ -215,8 +228,11 @@ def kappa(args) -> None:
 
 
 def assemble(args) -> None:
-    pool = read_jsonl(REAL / "pool.jsonl")
-    where = json.loads((REAL / "split.json").read_text())
+    pool = read_jsonl(args.pool)
+    if args.all_to:
+        where = {r["id"]: args.all_to for r in pool}
+    else:
+        where = json.loads((REAL / "split.json").read_text())
     a, b = labels_of(args.a), labels_of(args.b)
     adjudicated = {r["id"]: r for r in read_jsonl(args.adjudicated)}
     out = defaultdict(list)
@@ -243,7 +259,7 @@ def assemble(args) -> None:
     if missing:
         sys.exit(f"{len(missing)} passages lack a coding or an adjudication, e.g. {missing[:5]}")
     for s, rows in out.items():
-        write_jsonl(REAL / f"{s}.jsonl", rows)
+        write_jsonl(args.pool.parent / f"{s}.jsonl", rows)
     everything = [r for rows in out.values() for r in rows]
     print("per split:", {s: len(v) for s, v in out.items()})
     print("none share:", sum(not r["labels"] for r in everything) / len(everything))
@@ -259,8 +275,13 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("merge")
     m.add_argument("--pages", type=Path, required=True, help="folder of the page excerpts the collectors saved")
+    m.add_argument("--raw", type=Path, default=REAL / "raw", help="folder of the collectors' files")
+    m.add_argument("--out", type=Path, default=REAL / "pool.jsonl")
+    m.add_argument("--against", type=Path, nargs="*", default=[],
+                   help="passages of earlier rounds: their texts and sources are not taken again")
     c = sub.add_parser("coding-input", help="id and text only, shuffled, for coders")
     c.add_argument("--exclude", type=Path, nargs="*", default=[], help="inputs already handed out")
+    c.add_argument("--pool", type=Path, default=REAL / "pool.jsonl")
     c.add_argument("--parts", type=int, default=2)
     c.add_argument("--out", type=Path, required=True, help="prefix: writes PREFIX_1.jsonl ...")
     s = sub.add_parser("split")
@@ -272,6 +293,8 @@ def main() -> None:
     a.add_argument("--a", type=Path, required=True)
     a.add_argument("--b", type=Path, required=True)
     a.add_argument("--adjudicated", type=Path, required=True)
+    a.add_argument("--pool", type=Path, default=REAL / "pool.jsonl", help="writes <split>.jsonl beside it")
+    a.add_argument("--all-to", choices=sorted(SPLITS), help="put every passage in this split (a later round of new sources for training)")
     args = p.parse_args()
     {"merge": merge, "coding-input": coding_input, "split": split, "kappa": kappa, "assemble": assemble}[args.cmd](args)
 

@@ -135,12 +135,20 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
             precision: config.precision,
         },
     )?);
-    let mut discovery = input::discover(&config.inputs, config.stdin_format, config.shard);
-    if let Some(format) = config.detected_stdin_format {
-        for input in &mut discovery.inputs {
-            if input.source == InputSource::Stdin && input.format.is_err() {
-                input.format = Ok(format);
+    // First walk: count and size the inputs, and collect what is skipped or unlistable; the
+    // read stage walks again, so the inputs themselves are never held in memory.
+    let (mut inputs, mut total_bytes) = (0u64, 0u64);
+    let (mut skipped, mut listing_errors) = (Vec::new(), Vec::new());
+    for found in input::walk(&config.inputs, config.stdin_format, config.shard) {
+        match found {
+            input::Found::Input(input) => {
+                inputs += 1;
+                if let InputSource::File(p) = &input.source {
+                    total_bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                }
             }
+            input::Found::Skipped(path, reason) => skipped.push(SkippedFile { path, reason }),
+            input::Found::Error(error) => listing_errors.push(error),
         }
     }
     let run = RunRecord {
@@ -163,36 +171,19 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
     let mut dataset = Dataset::open(&config.out_dir, identity, config.resume, run)?;
     dataset.set_commit_interval(config.commit_interval);
     let run_id = dataset.run.run_id.clone();
-    tracing::info!(run_id = %run_id, inputs = discovery.inputs.len(), out = %config.out_dir.display(), model = %classifier.model.model_id, kernel = classifier.engine().kernel().name(), "labelling");
-    dataset.record_skipped(
-        discovery
-            .skipped
-            .iter()
-            .map(|(path, reason)| SkippedFile {
-                path: path.clone(),
-                reason: reason.clone(),
-            })
-            .collect(),
-    );
-    for (path, reason) in &discovery.skipped {
-        tracing::debug!(run_id = %run_id, path = %path, reason = %reason, "skipped");
+    tracing::info!(run_id = %run_id, inputs, out = %config.out_dir.display(), model = %classifier.model.model_id, kernel = classifier.engine().kernel().name(), "labelling");
+    for file in &skipped {
+        tracing::debug!(run_id = %run_id, path = %file.path, reason = %file.reason, "skipped");
     }
-    if !discovery.skipped.is_empty() {
-        tracing::info!(run_id = %run_id, files = discovery.skipped.len(), "skipped files that are not transcripts (listed in the manifest)");
+    if !skipped.is_empty() {
+        tracing::info!(run_id = %run_id, files = skipped.len(), "skipped files that are not transcripts (listed in the manifest)");
     }
-    for error in &discovery.errors {
+    dataset.record_skipped(skipped);
+    for error in &listing_errors {
         tracing::warn!(run_id = %run_id, error = %error, "input error");
     }
-    dataset.record_errors(discovery.errors);
+    dataset.record_errors(listing_errors);
 
-    let total_bytes = discovery
-        .inputs
-        .iter()
-        .map(|i| match &i.source {
-            InputSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            InputSource::Stdin => 0,
-        })
-        .sum();
     let progress = crate::telemetry::label_progress(total_bytes, config.progress);
     let lookups = dataset.state_reader()?;
 
@@ -204,7 +195,6 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
     let outcome = runtime.block_on(run_stages(
         config.clone(),
         classifier.clone(),
-        discovery.inputs,
         lookups,
         dataset,
         progress.clone(),
@@ -255,7 +245,6 @@ fn joined<T>(
 async fn run_stages(
     config: LabelConfig,
     classifier: Arc<Classifier>,
-    inputs: Vec<DiscoveredInput>,
     lookups: State,
     dataset: Dataset,
     progress: indicatif::ProgressBar,
@@ -269,6 +258,7 @@ async fn run_stages(
     let read_progress = progress.clone();
     let read_stop = config.stop.clone();
     let run_id = dataset.run.run_id.clone();
+    let read_config = config.clone();
     let read = tokio::task::spawn_blocking(move || {
         let reader = Reader {
             options: &read_options,
@@ -277,6 +267,24 @@ async fn run_stages(
             stop: &read_stop,
             progress: &read_progress,
         };
+        let inputs = input::walk(
+            &read_config.inputs,
+            read_config.stdin_format,
+            read_config.shard,
+        )
+        .filter_map(|found| match found {
+            input::Found::Input(mut input) => {
+                if let (InputSource::Stdin, Err(_), Some(format)) = (
+                    &input.source,
+                    &input.format,
+                    read_config.detected_stdin_format,
+                ) {
+                    input.format = Ok(format);
+                }
+                Some(input)
+            }
+            _ => None,
+        });
         reader.run(inputs, read_tx)
     });
     let prep_classifier = classifier.clone();
@@ -345,12 +353,12 @@ enum Decision {
 impl Reader<'_> {
     fn run(
         &self,
-        inputs: Vec<DiscoveredInput>,
+        inputs: impl Iterator<Item = DiscoveredInput>,
         tx: mpsc::Sender<ReadChunk>,
     ) -> StageResult<(StageTime, u64)> {
         let mut time = StageTime::default();
         let mut skipped = 0;
-        for (seq, input) in inputs.into_iter().enumerate() {
+        for (seq, input) in inputs.enumerate() {
             if self.stop.stopped() {
                 break;
             }

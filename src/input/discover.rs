@@ -104,76 +104,105 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') || n.starts_with("~$"))
 }
 
+/// One thing found while walking the inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    Input(DiscoveredInput),
+    /// A file in a folder that is not a transcript, with the reason.
+    Skipped(String, String),
+    /// Something that could not be listed (a folder loop, an unreadable folder).
+    Error(InputError),
+}
+
 /// Lists the inputs named on the command line: files as given, folders recursively (following
 /// symbolic links, with loops reported as errors) in sorted order, `-` as stdin. Only this
-/// shard's inputs are kept.
-pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) -> Discovery {
-    let mut found = Discovery::default();
-    for arg in args {
-        if arg.as_os_str() == "-" {
-            found.inputs.push(DiscoveredInput {
-                source: InputSource::Stdin,
-                display: "-".into(),
-                shard_key: "-".into(),
-                format: stdin_format.ok_or_else(|| "reading stdin needs --format".to_string()),
-            });
-            continue;
-        }
-        if !arg.is_dir() {
-            found.inputs.push(DiscoveredInput {
-                source: InputSource::File(arg.clone()),
-                display: super::display_path(arg),
-                shard_key: super::display_path(arg),
-                format: format_for(arg, stdin_format),
-            });
-            continue;
-        }
-        let walker = walkdir::WalkDir::new(arg)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
-        for entry in walker {
-            match entry {
-                Ok(entry) if entry.file_type().is_file() => {
-                    let path = entry.path();
-                    let display = super::display_path(path);
-                    let shard_key = super::display_path(path.strip_prefix(arg).unwrap_or(path));
-                    match (Format::from_path(path), format_for(path, None)) {
-                        (Some(format), _) => found.inputs.push(DiscoveredInput {
-                            source: InputSource::File(path.to_path_buf()),
-                            display,
-                            shard_key,
-                            format: Ok(format),
-                        }),
-                        // Formats we know but cannot read yet are errors, not silent skips.
-                        (None, Err(reason)) if reason.contains("not supported") => {
-                            found.inputs.push(DiscoveredInput {
-                                source: InputSource::File(path.to_path_buf()),
-                                display,
-                                shard_key,
-                                format: Err(reason),
-                            })
-                        }
-                        (None, _) => found
-                            .skipped
-                            .push((display, "not a transcript file type".into())),
-                    }
+/// shard's inputs (and errors) are kept. Nothing is held: a folder of a million files is
+/// walked as it is read, so the walk can be made twice (once to count, once to label) in
+/// flat memory.
+pub fn walk(
+    args: &[PathBuf],
+    stdin_format: Option<Format>,
+    shard: Shard,
+) -> impl Iterator<Item = Found> + '_ {
+    args.iter()
+        .flat_map(move |arg| -> Box<dyn Iterator<Item = Found> + '_> {
+            if arg.as_os_str() == "-" {
+                return Box::new(std::iter::once(Found::Input(DiscoveredInput {
+                    source: InputSource::Stdin,
+                    display: "-".into(),
+                    shard_key: "-".into(),
+                    format: stdin_format.ok_or_else(|| "reading stdin needs --format".to_string()),
+                })));
+            }
+            if !arg.is_dir() {
+                return Box::new(std::iter::once(Found::Input(DiscoveredInput {
+                    source: InputSource::File(arg.clone()),
+                    display: super::display_path(arg),
+                    shard_key: super::display_path(arg),
+                    format: format_for(arg, stdin_format),
+                })));
+            }
+            let walker = walkdir::WalkDir::new(arg)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
+            Box::new(walker.filter_map(move |entry| found_in_folder(arg, entry)))
+        })
+        .filter(move |found| match found {
+            Found::Input(input) => shard.takes(&input.shard_key),
+            Found::Error(e) => shard.takes(&e.path),
+            Found::Skipped(..) => true,
+        })
+}
+
+fn found_in_folder(arg: &Path, entry: walkdir::Result<walkdir::DirEntry>) -> Option<Found> {
+    match entry {
+        Ok(entry) if entry.file_type().is_file() => {
+            let path = entry.path();
+            let display = super::display_path(path);
+            let shard_key = super::display_path(path.strip_prefix(arg).unwrap_or(path));
+            match (Format::from_path(path), format_for(path, None)) {
+                (Some(format), _) => Some(Found::Input(DiscoveredInput {
+                    source: InputSource::File(path.to_path_buf()),
+                    display,
+                    shard_key,
+                    format: Ok(format),
+                })),
+                // Formats we know but cannot read yet are errors, not silent skips.
+                (None, Err(reason)) if reason.contains("not supported") => {
+                    Some(Found::Input(DiscoveredInput {
+                        source: InputSource::File(path.to_path_buf()),
+                        display,
+                        shard_key,
+                        format: Err(reason),
+                    }))
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    let path = e
-                        .path()
-                        .map(super::display_path)
-                        .unwrap_or_else(|| super::display_path(arg));
-                    found.errors.push(InputError::file(path, e.to_string()));
-                }
+                (None, _) => Some(Found::Skipped(display, "not a transcript file type".into())),
             }
         }
+        Ok(_) => None,
+        Err(e) => {
+            let path = e
+                .path()
+                .map(super::display_path)
+                .unwrap_or_else(|| super::display_path(arg));
+            Some(Found::Error(InputError::file(path, e.to_string())))
+        }
     }
-    found.inputs.retain(|input| shard.takes(&input.shard_key));
-    found.errors.retain(|e| shard.takes(&e.path));
-    found
+}
+
+/// Everything [`walk`] finds, collected.
+pub fn discover(args: &[PathBuf], stdin_format: Option<Format>, shard: Shard) -> Discovery {
+    let mut discovery = Discovery::default();
+    for found in walk(args, stdin_format, shard) {
+        match found {
+            Found::Input(input) => discovery.inputs.push(input),
+            Found::Skipped(path, reason) => discovery.skipped.push((path, reason)),
+            Found::Error(error) => discovery.errors.push(error),
+        }
+    }
+    discovery
 }
 
 /// Lowercase hex sha256 of some bytes.

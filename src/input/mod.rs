@@ -19,7 +19,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use discover::{DiscoveredInput, Discovery, InputSource, Shard, discover, sha256_hex};
+pub use discover::{
+    DiscoveredInput, Discovery, Found, InputSource, Shard, discover, sha256_hex, walk,
+};
 pub use stream::{Carry, ChunkContext, Cursor};
 
 use crate::error::{InputError, Position};

@@ -42,6 +42,9 @@ pub const PART_TARGET_ROWS: u64 = 1_000_000;
 /// ... or has been open this long (the default of `--commit-every`), so that a killed run loses
 /// little work.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
+/// ... or once this many inputs wait for a commit (a folder of many small files), so that what
+/// a commit holds in memory stays bounded.
+pub const PENDING_INPUTS_LIMIT: usize = 10_000;
 /// The summaries (`manifest.json`, `errors.jsonl`) are rewritten after a commit only when at
 /// least this many times the last rewrite's duration has passed, so that with a million inputs
 /// they cost at most about 5% of the run; they are always written at the end.
@@ -199,7 +202,7 @@ impl Dataset {
     /// # Errors
     /// When the database cannot be opened.
     pub fn state_reader(&self) -> Result<State> {
-        State::open(&self.out_dir)
+        State::open_for_lookups(&self.out_dir)
     }
 
     pub fn record_skipped(&mut self, skipped: Vec<SkippedFile>) {
@@ -331,6 +334,7 @@ impl Dataset {
             || !self.pending_errors.is_empty();
         something
             && (self.last_commit.elapsed() >= self.commit_interval
+                || self.pending.len() >= PENDING_INPUTS_LIMIT
                 || self
                     .parts
                     .open_part()
