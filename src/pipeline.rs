@@ -437,6 +437,7 @@ impl Reader<'_> {
             generation,
             staged,
             resumed: None,
+            keep_existing: false,
             seq,
         };
         let Ok(format) = input.format.clone() else {
@@ -461,6 +462,16 @@ impl Reader<'_> {
             stream: open(me),
             seeds: None,
         };
+        // An input labelled before that cannot be read now keeps its rows: the error is
+        // recorded, and the next run that can read it carries on.
+        let unreadable = || Decision::Label {
+            plan: Box::new(InputPlan {
+                keep_existing: true,
+                ..fresh(stored.generation, false)
+            }),
+            stream: None,
+            seeds: None,
+        };
         let stdin = input.source == InputSource::Stdin;
         match (stored.status, &stored.cursor) {
             (StoredStatus::Failed, _) => Ok(replace(self)),
@@ -477,20 +488,12 @@ impl Reader<'_> {
                         tracing::info!(path = %input.display, "changed since it was labelled: its rows are replaced");
                         Ok(replace(self))
                     }
-                    Err(_) => Ok(Decision::Label {
-                        plan: Box::new(fresh(stored.generation + 1, stored.segments > 0)),
-                        stream: None,
-                        seeds: None,
-                    }),
+                    Err(_) => Ok(unreadable()),
                 }
             }
             (_, Some(cursor)) => {
                 let Some(mut stream) = open(self) else {
-                    return Ok(Decision::Label {
-                        plan: Box::new(fresh(stored.generation + 1, stored.segments > 0)),
-                        stream: None,
-                        seeds: None,
-                    });
+                    return Ok(unreadable());
                 };
                 match stream.skip_prefix(cursor) {
                     Ok(true) => {

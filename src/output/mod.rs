@@ -69,6 +69,9 @@ pub struct InputPlan {
     pub staged: bool,
     /// The record this run continues from (its cursor was checked), if any.
     pub resumed: Option<StoredInput>,
+    /// The input is in the dataset but cannot be read now: record its error, keep its rows
+    /// and its record as they are.
+    pub keep_existing: bool,
     /// Position in the run, to tell inputs apart.
     pub seq: u64,
 }
@@ -233,6 +236,14 @@ impl Dataset {
     /// On write failures (fatal).
     pub fn write_chunk(&mut self, chunk: ChunkOutcome, model_id: &str) -> Result<()> {
         let plan = chunk.input.clone();
+        if plan.keep_existing {
+            for error in chunk.errors {
+                tracing::warn!(run_id = %self.run.run_id, path = %error.path, reason = %error.reason, "input error; its earlier rows are kept");
+                self.push_error(Some((plan.path.clone(), plan.generation)), error);
+            }
+            self.run.inputs_failed += u64::from(chunk.end.is_some());
+            return Ok(());
+        }
         let starts = self.pending.last().is_none_or(|o| o.plan.seq != plan.seq);
         if starts {
             // A staged input's rows never share a part file with other inputs.

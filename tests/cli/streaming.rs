@@ -378,3 +378,33 @@ fn a_live_stream_shows_rows_within_the_commit_interval() {
     assert_eq!(shown, 3);
     assert_eq!(rows(&out).len(), 5);
 }
+
+/// An input labelled before that cannot be read now (named but gone, unreadable) is an error
+/// for this run; its rows stay, since nothing says they are wrong.
+#[test]
+fn an_unreadable_input_keeps_its_rows() {
+    let wd = Workdir::new();
+    wd.create("a.jsonl", jsonl(10, "a"));
+    wd.create("b.jsonl", jsonl(5, "b"));
+    wd.command(&["label", "a.jsonl", "b.jsonl", "--out", "out", "--quiet"])
+        .assert()
+        .success();
+    std::fs::remove_file(wd.path().join("a.jsonl")).unwrap();
+    wd.command(&[
+        "label", "a.jsonl", "b.jsonl", "--out", "out", "--resume", "--quiet",
+    ])
+    .assert()
+    .code(3);
+    let out = wd.path().join("out");
+    assert_eq!(rows(&out).keys().filter(|k| k.0 == "a.jsonl").count(), 10);
+    assert!(errors(&out).iter().any(|e| e["path"] == "a.jsonl"));
+    let manifest = manifest(&out);
+    let a = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "a.jsonl")
+        .unwrap()
+        .clone();
+    assert_eq!(a["status"], "done");
+}
