@@ -502,6 +502,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         .zip(summary.platt.iter().copied())
         .collect();
     model::write_json(&config.out.join(model::CALIBRATION_FILE), &platt_by_code)?;
+    share_like_the_rest(&config.out)?;
 
     for path in &config.test {
         let score = |precision| {
@@ -557,4 +558,21 @@ pub fn score_file(
     let truth: Vec<Vec<bool>> = items.iter().map(|l| l.labels.clone()).collect();
     let reliability = calibrate::reliability(&evaluation.scores, &truth, RELIABILITY_BINS);
     Ok((evaluation.report, reliability))
+}
+
+/// The safetensors writer creates its files readable by the owner only; give the weight files
+/// the permissions the other files of the model directory got (from the user's umask), so a
+/// colleague who can read the folder can use the model.
+fn share_like_the_rest(dir: &Path) -> Result<()> {
+    let reference = std::fs::metadata(dir.join(model::CODEBOOK_FILE))
+        .map_err(|e| Error::io("reading the model directory", e))?
+        .permissions();
+    for name in [model::HEAD_WEIGHTS_FILE, model::ENCODER_DELTA_FILE] {
+        let path = dir.join(name);
+        if path.is_file() {
+            std::fs::set_permissions(&path, reference.clone())
+                .map_err(|e| Error::io(format!("setting permissions of {}", path.display()), e))?;
+        }
+    }
+    Ok(())
 }

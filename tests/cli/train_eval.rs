@@ -459,3 +459,18 @@ fn the_second_codebook_trains_and_evaluates_the_same_way() {
     .unwrap();
     assert_eq!(thresholds.as_object().unwrap().len(), 6);
 }
+
+/// A trained model directory can be shared: its weight files get the same permissions as the
+/// rest of the folder (the safetensors writer alone makes them owner-only).
+#[test]
+fn trained_weights_are_as_readable_as_the_rest_of_the_model() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |name: &str| {
+        std::fs::metadata(tiny_model().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("head.safetensors"), mode("codebook.toml"));
+}
