@@ -311,26 +311,25 @@ fn decode<'a>(bytes: &'a [u8], path: &str) -> Result<std::borrow::Cow<'a, str>, 
     }
     std::str::from_utf8(bytes)
         .map(std::borrow::Cow::Borrowed)
-        .map_err(|e| {
-            let valid = &bytes[..e.valid_up_to()];
-            let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-            let column = std::str::from_utf8(
-                &valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..],
-            )
-            .map_or(0, |s| s.chars().count() as u64)
-                + 1;
-            InputError::new(
-                path,
-                Position::Line {
-                    line,
-                    column: Some(column),
-                },
-                format!(
-                    "invalid UTF-8 at byte {}: save the file as UTF-8",
-                    e.valid_up_to()
-                ),
-            )
-        })
+        .map_err(|e| invalid_utf8(path, bytes, e.valid_up_to(), 0))
+}
+
+/// The error for bytes that are not UTF-8 from `valid_up_to` on, naming the 1-based line (after
+/// `lines_before`) and column in characters.
+fn invalid_utf8(path: &str, bytes: &[u8], valid_up_to: usize, lines_before: u64) -> InputError {
+    let valid = &bytes[..valid_up_to];
+    let line = lines_before + valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column =
+        std::str::from_utf8(&valid[line_start..]).map_or(0, |s| s.chars().count() as u64) + 1;
+    InputError::new(
+        path,
+        Position::Line {
+            line,
+            column: Some(column),
+        },
+        format!("invalid UTF-8 at byte {valid_up_to}: save the file as UTF-8"),
+    )
 }
 
 /// Rejects units larger than [`MAX_UNIT_BYTES`].

@@ -646,25 +646,13 @@ fn decode_chunk(
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok((text.to_string(), Vec::new())),
         Err(e) => {
-            let valid = &bytes[..e.valid_up_to()];
-            let line = context.lines + count_lines(valid) + 1;
-            let column = std::str::from_utf8(
-                &valid[valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)..],
-            )
-            .map_or(0, |s| s.chars().count() as u64)
-                + 1;
-            let error = |line: u64, column: u64, byte: u64| {
-                InputError::new(
-                    path,
-                    Position::Line {
-                        line,
-                        column: Some(column),
-                    },
-                    format!("invalid UTF-8 at byte {byte}: save the file as UTF-8"),
-                )
-            };
             if format != Format::Jsonl {
-                return Err(error(line, column, e.valid_up_to() as u64));
+                return Err(super::invalid_utf8(
+                    path,
+                    bytes,
+                    e.valid_up_to(),
+                    context.lines,
+                ));
             }
             let mut text = String::with_capacity(bytes.len());
             let mut errors = Vec::new();
@@ -672,13 +660,11 @@ fn decode_chunk(
                 match std::str::from_utf8(raw) {
                     Ok(s) => text.push_str(s),
                     Err(e) => {
-                        let column = std::str::from_utf8(&raw[..e.valid_up_to()])
-                            .map_or(0, |s| s.chars().count() as u64)
-                            + 1;
-                        errors.push(error(
-                            context.lines + i as u64 + 1,
-                            column,
-                            e.valid_up_to() as u64,
+                        errors.push(super::invalid_utf8(
+                            path,
+                            raw,
+                            e.valid_up_to(),
+                            context.lines + i as u64,
                         ));
                         if raw.ends_with(b"\n") {
                             text.push('\n');

@@ -370,22 +370,15 @@ impl Dataset {
     /// On write failures.
     pub fn commit(&mut self) -> Result<()> {
         let file = self.parts.commit()?;
-        let mut rewritten = Vec::new();
-        let mut removed = Vec::new();
-        for open in self.pending.iter().filter(|o| o.ended) {
-            let path = &open.record.path;
-            for (old, shared) in self
-                .state
-                .files_of_older_generations(path, open.record.generation)?
-            {
-                match shared {
-                    true => match self.parts.rewrite_without(&old, path)? {
-                        Some(new) => rewritten.push((old, new, path.clone())),
-                        None => removed.push(old),
-                    },
-                    false => removed.push(old),
-                }
-            }
+        let mut dropped = DroppedRows::default();
+        let ended: Vec<(String, i64)> = self
+            .pending
+            .iter()
+            .filter(|o| o.ended)
+            .map(|o| (o.record.path.clone(), o.record.generation))
+            .collect();
+        for (path, generation) in &ended {
+            self.drop_rows(path, *generation, &mut dropped)?;
         }
         let run_id = self.run.run_id.clone();
         let tx = self.state.begin()?;
@@ -413,12 +406,7 @@ impl Dataset {
             }
             tx.put_input(&open.record, &run_id)?;
         }
-        for (old, new, without) in &rewritten {
-            tx.replace_file(old, new, without)?;
-        }
-        for old in &removed {
-            tx.remove_file(old)?;
-        }
+        dropped.record(&tx)?;
         for (input, record) in &self.pending_errors {
             tx.add_error(input.as_ref().map(|(p, g)| (p.as_str(), *g)), record)?;
         }
@@ -432,12 +420,7 @@ impl Dataset {
         self.pending_skipped.clear();
         self.open_part_inputs.clear();
         self.open_part_staged = false;
-        self.deferred_deletes.extend(
-            removed
-                .iter()
-                .chain(rewritten.iter().map(|(old, _, _)| old))
-                .map(|f| self.out_dir.join(f)),
-        );
+        self.defer_deletes(dropped);
         self.last_commit = Instant::now();
         self.write_summaries(false)
     }
@@ -474,33 +457,42 @@ impl Dataset {
 
     /// Removes every row of an input and its record.
     fn prune(&mut self, path: &str) -> Result<()> {
-        let mut rewritten = Vec::new();
-        let mut removed = Vec::new();
-        for (old, shared) in self.state.files_of_older_generations(path, i64::MAX)? {
-            match shared {
-                true => match self.parts.rewrite_without(&old, path)? {
-                    Some(new) => rewritten.push((old, new)),
-                    None => removed.push(old),
-                },
-                false => removed.push(old),
-            }
-        }
+        let mut dropped = DroppedRows::default();
+        self.drop_rows(path, i64::MAX, &mut dropped)?;
         let tx = self.state.begin()?;
-        for (old, new) in &rewritten {
-            tx.replace_file(old, new, path)?;
-        }
-        for old in &removed {
-            tx.remove_file(old)?;
-        }
+        dropped.record(&tx)?;
         tx.delete_input(path)?;
         tx.commit()?;
-        self.deferred_deletes.extend(
-            removed
-                .iter()
-                .chain(rewritten.iter().map(|(old, _)| old))
-                .map(|f| self.out_dir.join(f)),
-        );
+        self.defer_deletes(dropped);
         Ok(())
+    }
+
+    /// Plans the removal of every row of `input` from generations before `generation`: part
+    /// files holding only such rows are dropped, files shared with other inputs are rewritten
+    /// without them (the copies are written now; the state changes in the caller's commit).
+    fn drop_rows(&mut self, input: &str, generation: i64, into: &mut DroppedRows) -> Result<()> {
+        for (old, shared) in self.state.files_of_older_generations(input, generation)? {
+            let copy = if shared {
+                self.parts.rewrite_without(&old, input)?
+            } else {
+                None
+            };
+            match copy {
+                Some(new) => into.rewritten.push((old, new, input.to_string())),
+                None => into.removed.push(old),
+            }
+        }
+        Ok(())
+    }
+
+    /// Old part files are deleted from disk once a manifest no longer lists them.
+    fn defer_deletes(&mut self, dropped: DroppedRows) {
+        let old = dropped
+            .removed
+            .into_iter()
+            .chain(dropped.rewritten.into_iter().map(|(old, _, _)| old));
+        self.deferred_deletes
+            .extend(old.map(|f| self.out_dir.join(f)));
     }
 
     /// Commits what is left, reports (and with `prune` removes) inputs of the dataset that
@@ -535,6 +527,26 @@ impl Dataset {
         tx.commit()?;
         self.write_summaries(true)?;
         Ok(self.run.clone())
+    }
+}
+
+/// Part files a commit takes out of the dataset (see [`Dataset::drop_rows`]).
+#[derive(Default)]
+struct DroppedRows {
+    /// (old file, its copy without the input's rows, the input).
+    rewritten: Vec<(String, parquet::CommittedFile, String)>,
+    removed: Vec<String>,
+}
+
+impl DroppedRows {
+    fn record(&self, tx: &state::Commit<'_>) -> Result<()> {
+        for (old, new, without) in &self.rewritten {
+            tx.replace_file(old, new, without)?;
+        }
+        for old in &self.removed {
+            tx.remove_file(old)?;
+        }
+        Ok(())
     }
 }
 

@@ -152,6 +152,19 @@ impl State {
         db_error(&self.path, e)
     }
 
+    /// Every row of a query, mapped by `row`.
+    fn collect<T, C: FromIterator<T>>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<C> {
+        let mut statement = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = statement.query_map(params, row).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<C, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     fn init(&self) -> Result<()> {
         self.conn
             .execute_batch(
@@ -294,17 +307,11 @@ impl State {
     /// # Errors
     /// On database errors.
     pub fn doc_segments(&self, input: &str) -> Result<HashMap<String, i32>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT doc_id, next_index FROM doc_segments WHERE input = ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([input], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        self.collect(
+            "SELECT doc_id, next_index FROM doc_segments WHERE input = ?1",
+            [input],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?)),
+        )
     }
 
     /// Live part files in commit order (what `manifest.json` lists and readers read).
@@ -324,23 +331,17 @@ impl State {
     }
 
     fn files_where(&self, condition: &str) -> Result<Vec<CommittedFile>> {
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "SELECT path, rows, bytes FROM files WHERE {condition} ORDER BY seq"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        self.collect(
+            &format!("SELECT path, rows, bytes FROM files WHERE {condition} ORDER BY seq"),
+            [],
+            |r| {
                 Ok(CommittedFile {
                     path: r.get(0)?,
                     rows: r.get::<_, i64>(1)? as u64,
                     bytes: r.get::<_, i64>(2)? as u64,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+            },
+        )
     }
 
     /// Part files holding rows of `input` from generations before `generation`, with whether
@@ -353,18 +354,8 @@ impl State {
         input: &str,
         generation: i64,
     ) -> Result<Vec<(String, bool)>> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT f.file, (SELECT COUNT(*) FROM input_files o WHERE o.file = f.file AND o.input <> f.input) > 0
-                 FROM input_files f WHERE f.input = ?1 AND f.generation < ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map(params![input, generation], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        self.collect("SELECT f.file, (SELECT COUNT(*) FROM input_files o WHERE o.file = f.file AND o.input <> f.input) > 0
+                 FROM input_files f WHERE f.input = ?1 AND f.generation < ?2", params![input, generation], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
     /// Inputs in the dataset that this run has not seen (deleted, renamed or not named).
@@ -372,15 +363,11 @@ impl State {
     /// # Errors
     /// On database errors.
     pub fn unseen_inputs(&self, run_id: &str) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT path FROM inputs WHERE seen_run IS NOT ?1 ORDER BY path")
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([run_id], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        self.collect(
+            "SELECT path FROM inputs WHERE seen_run IS NOT ?1 ORDER BY path",
+            [run_id],
+            |r| r.get(0),
+        )
     }
 
     /// Marks an input as named by this run (so it is not reported as deleted).
@@ -441,20 +428,12 @@ impl State {
     /// # Errors
     /// On database errors.
     pub fn skipped(&self) -> Result<Vec<SkippedFile>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT path, reason FROM skipped ORDER BY path")
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok(SkippedFile {
-                    path: r.get(0)?,
-                    reason: r.get(1)?,
-                })
+        self.collect("SELECT path, reason FROM skipped ORDER BY path", [], |r| {
+            Ok(SkippedFile {
+                path: r.get(0)?,
+                reason: r.get(1)?,
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        })
     }
 
     /// Starts a commit: everything done through the returned transaction becomes visible at

@@ -237,11 +237,9 @@ fn an_edited_input_has_its_old_rows_replaced_and_a_deleted_one_is_pruned() {
     // a.jsonl edited in place, c.jsonl deleted; b.jsonl shares a part file with both.
     wd.create("in/a.jsonl", jsonl(25, "new"));
     std::fs::remove_file(wd.path().join("in/c.jsonl")).unwrap();
-    let resumed = wd
-        .command(&["label", "in", "--out", "out", "--resume", "--quiet"])
+    wd.command(&["label", "in", "--out", "out", "--resume", "--quiet"])
         .assert()
         .success();
-    let _ = resumed;
     let after = rows(&out);
     let a: Vec<&String> = after
         .iter()
