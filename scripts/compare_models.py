@@ -45,6 +45,11 @@ CANDIDATES = {
     "head-real-r2": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl", ["--mode", "head"]),
     "finetune-real-r2": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
                          ["--mode", "finetune", "--epochs", "4", "--patience", "2"]),
+    # Stronger regularisation on real data (round 1 + round 2): lower learning rate; lower layers frozen.
+    "finetune-real-r2-lr1e-5": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
+                                ["--mode", "finetune", "--learning-rate", "0.00001", "--epochs", "6", "--patience", "2"]),
+    "finetune-real-r2-freeze3": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
+                                 ["--mode", "finetune", "--epochs", "4", "--patience", "2", "--freeze-layers", "3"]),
     "finetune-both-real2x-r2": ([SYN / "train.jsonl"] + [REAL / "train.jsonl", REAL / "round2/train.jsonl"] * 2, False,
                                 REAL / "dev.jsonl", ["--mode", "finetune", "--epochs", "3", "--patience", "1"]),
 }

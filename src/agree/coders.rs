@@ -292,7 +292,7 @@ fn load_qdpx(path: &Path, coder: Option<&str>) -> Result<Coder> {
 
 /// The user whose codings are read: the one named (by name, ignoring case, or GUID), else the
 /// only one who coded; `None` when no coding names a user.
-fn choose_user(
+pub(crate) fn choose_user(
     path: &Path,
     project: &refi::Project,
     coder: Option<&str>,
@@ -345,7 +345,7 @@ fn choose_user(
         }),
         [only] => Ok(only.and_then(|guid| project.user(guid).cloned())),
         _ => Err(Error::Usage(format!(
-            "{} has several coders; name one with --reference-coder or --candidate-coder: {}",
+            "{} has several coders; name one (--coder NAME, or in agree --reference-coder / --candidate-coder): {}",
             path.display(),
             describe()
         ))),

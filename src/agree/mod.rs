@@ -802,34 +802,18 @@ fn spans_against_spans(
     })
 }
 
-/// A source's text cut into speaker turns (by the plain-text transcript reader) and, for
-/// `sentence`, sentences: (start, end, speaker) in code points.
+/// A source's text cut into speaker turns and, for `sentence`, sentences: (start, end, speaker)
+/// in code points.
 fn source_segments(
     source: &coders::SourceText,
     unit: SegmentUnit,
 ) -> Result<Vec<(u64, u64, Option<String>)>> {
-    let parsed = crate::input::parse(
-        source.text.as_bytes(),
-        crate::input::Format::Text,
-        &source.name,
-        &source.name,
-        &crate::input::ReadOptions::default(),
-    );
-    let Ok(parsed) = parsed else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for turn in parsed.documents.iter().flat_map(|d| &d.units) {
-        let ranges = crate::segment::split_untokenized(&turn.text, unit).unwrap_or_default();
-        for range in crate::segment::char_ranges(&turn.text, &ranges) {
-            out.push((
-                turn.char_start + range.start,
-                turn.char_start + range.end,
-                turn.speaker.clone(),
-            ));
-        }
-    }
-    Ok(out)
+    Ok(
+        crate::input::source_segments(&source.text, &source.name, unit, None)
+            .into_iter()
+            .map(|s| (s.start, s.end, s.speaker))
+            .collect(),
+    )
 }
 
 /// The per-code totals of units' tables (zeros for no units).

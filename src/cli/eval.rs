@@ -14,9 +14,12 @@ use super::exit;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "Example:\n  discotag eval --data data/labelled/test.jsonl --json")]
 pub struct Args {
-    /// Labelled utterances (JSONL with id, text, labels). Example: `--data data/labelled/test.jsonl`
-    #[arg(long, value_name = "JSONL")]
+    /// Labelled utterances (JSONL with id, text, labels), or a coded REFI-QDA project (.qdpx: its sources cut into segments as `label` cuts them, labelled by --coder's codings). Example: `--data data/labelled/test.jsonl`
+    #[arg(long, value_name = "JSONL|QDPX")]
     data: PathBuf,
+
+    #[command(flatten)]
+    project: super::ProjectArgs,
 
     /// Model folder. Default: $DISCOTAG_MODEL, else models/default. Example: `--model models/default`
     #[arg(long, value_name = "DIR")]
@@ -52,16 +55,26 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     discotag::telemetry::init(true);
     let model_dir = super::resolve_model_dir(args.model);
     let trained_max = discotag::model::ModelDir::open(&model_dir)?.head.max_tokens;
+    let max_tokens = args.max_tokens.unwrap_or(trained_max);
     let classifier = Classifier::load(
         &model_dir,
         &LoadOptions {
-            max_tokens: args.max_tokens.unwrap_or(trained_max),
+            max_tokens,
             offline: args.offline,
             precision: args.precision.into(),
         },
     )?;
     let codebook = &classifier.model.codebook;
-    let data = labelled::read(&args.data, codebook)?;
+    let loaded = labelled::load(
+        &args.data,
+        codebook,
+        &args.project.options(),
+        Some((max_tokens, classifier.tokenizer())),
+    )?;
+    if let Some(description) = &loaded.description {
+        eprintln!("discotag: {description}");
+    }
+    let data = loaded.items;
     let evaluation = classifier.evaluate(&data)?;
     let report = &evaluation.report;
     let codes = codebook.code_names();

@@ -94,7 +94,6 @@ pub fn resolve_model_dir(flag: Option<PathBuf>) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")
 }
 
-/// Sets the number of compute threads for the encoder and tokenizer before any pool starts.
 /// `--precision`: the encoder's number format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PrecisionArg {
@@ -111,10 +110,46 @@ impl From<PrecisionArg> for discotag::model::Precision {
     }
 }
 
+/// Sets the number of compute threads for the encoder and tokenizer before any pool starts.
 pub fn set_threads(threads: Option<usize>) {
     if let Some(n) = threads {
         // SAFETY: called from the main thread before any other thread is started.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string()) };
+    }
+}
+
+/// How `train` and `eval` read a coded REFI-QDA project given as data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArgs {
+    /// A .qdpx project's coder whose codings are the labels (name, ignoring case, or GUID); repeat for several (their union, or with --adjudicated what they agree on). Needed when the project has more than one coder. Example: `--coder "Ruth Okonjo"`
+    #[arg(long, value_name = "NAME")]
+    coder: Vec<String>,
+
+    /// With several --coder: keep only the segments on which all of them agree, from sources all of them coded, instead of the union of their codes. Example: `--adjudicated`
+    #[arg(long)]
+    adjudicated: bool,
+
+    /// Share of the shorter of a segment and a coding that must overlap for the segment to carry the code (as in `agree`). Example: `--min-overlap 0.3`
+    #[arg(long, default_value_t = discotag::agree::DEFAULT_MIN_OVERLAP, value_name = "F")]
+    min_overlap: f64,
+
+    /// How a project's sources are cut into units, as `label --unit` cuts them (window: sentences packed up to --max-tokens). Example: `--unit turn`
+    #[arg(long, value_enum, default_value_t = discotag::segment::SegmentUnit::Window)]
+    unit: discotag::segment::SegmentUnit,
+}
+
+impl ProjectArgs {
+    pub fn options(&self) -> discotag::labelled::ProjectOptions {
+        discotag::labelled::ProjectOptions {
+            coders: self.coder.clone(),
+            combine: if self.adjudicated {
+                discotag::labelled::Combine::Adjudicated
+            } else {
+                discotag::labelled::Combine::Union
+            },
+            min_overlap: self.min_overlap,
+            unit: self.unit,
+        }
     }
 }
 

@@ -31,21 +31,24 @@ enum PoolingChoice {
     after_long_help = "Example:\n  discotag train --codebook data/codebooks/joint_commissioning.toml \\\n    --data data/labelled/train.jsonl --dev data/labelled/dev.jsonl \\\n    --test data/labelled/test.jsonl --out models/default"
 )]
 pub struct Args {
-    /// Codebook TOML. Example: `--codebook data/codebooks/joint_commissioning.toml`
+    /// Codebook TOML; may be left out when --data is a .qdpx project, whose codes then become the codebook. Example: `--codebook data/codebooks/joint_commissioning.toml`
     #[arg(long, value_name = "FILE")]
-    codebook: PathBuf,
+    codebook: Option<PathBuf>,
 
-    /// Labelled utterances (JSONL with id, text, labels). Example: `--data data/labelled/train.jsonl`
-    #[arg(long, value_name = "JSONL")]
+    /// Labelled utterances (JSONL with id, text, labels), or a coded REFI-QDA project (.qdpx: its sources cut into segments, labelled by --coder's codings). Example: `--data data/labelled/train.jsonl`
+    #[arg(long, value_name = "JSONL|QDPX")]
     data: PathBuf,
 
-    /// Dev data for early stopping and thresholds; default: a stratified --dev-fraction of --data. Example: `--dev data/labelled/dev.jsonl`
-    #[arg(long, value_name = "JSONL")]
+    /// Dev data for early stopping and thresholds (JSONL or .qdpx); default: a stratified --dev-fraction of --data (for a project, whole sources). Example: `--dev data/labelled/dev.jsonl`
+    #[arg(long, value_name = "JSONL|QDPX")]
     dev: Option<PathBuf>,
 
-    /// Held-out test data, scored once for the model card and never used for a choice; repeat for several test sets (each gets its own section). Example: `--test data/real/test.jsonl --test data/labelled/test.jsonl`
-    #[arg(long, value_name = "JSONL")]
+    /// Held-out test data (JSONL or .qdpx), scored once for the model card and never used for a choice; repeat for several test sets (each gets its own section). Example: `--test data/real/test.jsonl --test data/labelled/test.jsonl`
+    #[arg(long, value_name = "JSONL|QDPX")]
     test: Vec<PathBuf>,
+
+    #[command(flatten)]
+    project: super::ProjectArgs,
 
     /// Folder to write the model to. Example: `--out models/my-codebook`
     #[arg(long, value_name = "MODEL_DIR")]
@@ -197,6 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             freeze_layers: args.freeze_layers,
         },
         resume: args.resume,
+        project: args.project.options(),
         data_description: args.data_description,
         command: std::iter::once("discotag".to_string())
             .chain(std::env::args().skip(1))

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use discover::{
     DiscoveredInput, Discovery, Found, InputSource, Shard, discover, sha256_hex, walk,
 };
+pub use qdpx::{SourceSegment, source_segments};
 pub use stream::{Carry, ChunkContext, Cursor};
 
 use crate::error::{InputError, Position};

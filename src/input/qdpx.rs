@@ -10,6 +10,7 @@
 use super::{Document, Parsed, text};
 use crate::error::{InputError, Position};
 use crate::refi::{self, SOURCE_GUID_KEY, SOURCE_NAME_KEY, TextSource};
+use crate::segment::{self, SegmentUnit, TokenBudget};
 
 pub(super) fn parse(bytes: &[u8], path: &str) -> Result<Parsed, InputError> {
     let project = refi::read_project(bytes, path)?;
@@ -72,6 +73,48 @@ fn document(source: &TextSource, path: &str) -> Result<(Document, Vec<InputError
         },
         errors,
     ))
+}
+
+/// A segment of a source's plain text as `discotag label` cuts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSegment {
+    /// Code-point range in the plain text.
+    pub start: u64,
+    pub end: u64,
+    pub speaker: Option<String>,
+}
+
+/// A source's plain text cut into speaker turns by the plain-text transcript reader, then into
+/// segments of `unit`: exactly the segments `label` gives the source (their offsets match the
+/// dataset's `char_start`/`char_end`). `window` needs the token budget (`max_tokens` and the
+/// tokenizer); without it a window segment is the whole turn. Text that does not read as a
+/// transcript gives no segments.
+pub fn source_segments(
+    plain_text: &str,
+    name: &str,
+    unit: SegmentUnit,
+    budget: Option<(usize, &dyn TokenBudget)>,
+) -> Vec<SourceSegment> {
+    let Ok(parsed) = text::parse(plain_text, name, name) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for turn in parsed.documents.iter().flat_map(|d| &d.units) {
+        let ranges = match budget {
+            Some((max_tokens, tokens)) => segment::split(&turn.text, unit, max_tokens, tokens),
+            None => segment::split_untokenized(&turn.text, unit).unwrap_or_else(|| {
+                segment::split_untokenized(&turn.text, SegmentUnit::Turn).unwrap_or_default()
+            }),
+        };
+        for range in segment::char_ranges(&turn.text, &ranges) {
+            out.push(SourceSegment {
+                start: turn.char_start + range.start,
+                end: turn.char_start + range.end,
+                speaker: turn.speaker.clone(),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

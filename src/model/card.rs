@@ -96,12 +96,16 @@ impl ModelCard {
             t.push_str(description);
             t.push_str("\n\n");
         }
+        for note in &summary.data_notes {
+            t.push_str(&format!("From the project, {note}\n\n"));
+        }
         t.push_str(&format!(
             "- data: `{}` ({} utterances for training)\n- dev: {} ({} utterances), used for early stopping and thresholds\n- test: {}\n\n",
             config.data.display(),
             summary.train_size,
             match &config.dev {
                 Some(p) => format!("`{}`", p.display()),
+                None if crate::labelled::is_project(&config.data) => format!("whole sources making about {:.0}% of the data's segments (seed {})", config.dev_fraction * 100.0, config.seed),
                 None => format!("a stratified {:.0}% of the data (seed {})", config.dev_fraction * 100.0, config.seed),
             },
             summary.dev_size,

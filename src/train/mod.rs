@@ -89,7 +89,9 @@ pub struct FinetuneSettings {
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
-    pub codebook: PathBuf,
+    /// The codebook; `None` takes it from the codes of the `data` project.
+    pub codebook: Option<PathBuf>,
+    /// Labelled utterances (JSONL) or a coded REFI-QDA project.
     pub data: PathBuf,
     /// An explicit dev file; otherwise a stratified share of `data`.
     pub dev: Option<PathBuf>,
@@ -106,6 +108,8 @@ pub struct TrainConfig {
     pub finetune: FinetuneSettings,
     /// Continue an interrupted fine-tuning run from its checkpoint.
     pub resume: bool,
+    /// How REFI-QDA projects among the inputs become labelled segments.
+    pub project: labelled::ProjectOptions,
     /// A sentence on what the data is and how it was made, for the model card.
     pub data_description: Option<String>,
     /// The command line that trained the model, for the model card.
@@ -150,6 +154,8 @@ pub struct TrainSummary {
     pub platt: Vec<calibrate::Platt>,
     /// Fine-tuning only: optimiser steps and seconds per step.
     pub steps: Option<(usize, f64)>,
+    /// What was read from REFI-QDA projects (coders, sources used and left out).
+    pub data_notes: Vec<String>,
     pub seconds: f64,
 }
 
@@ -295,23 +301,49 @@ fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> 
 /// missing encoder, a checkpoint from another run, or write failures.
 pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
-    let codebook = Codebook::load(&config.codebook)?;
-    let data = labelled::read(&config.data, &codebook)?;
-    let dev_data = config
+    let codebook = training_codebook(config)?;
+    check_replaceable(&config.out)?;
+    // a project's window segments are cut by the encoder's tokenizer, so it is needed first
+    let projects = std::iter::once(&config.data)
+        .chain(&config.dev)
+        .chain(&config.test)
+        .any(|p| labelled::is_project(p));
+    let early_tokenizer = if projects {
+        let dir = config.encoder.resolve(&config.out, config.offline)?;
+        Some(crate::tokenize::TextTokenizer::from_file(
+            &dir.join("tokenizer.json"),
+            config.max_tokens,
+        )?)
+    } else {
+        None
+    };
+    let budget = early_tokenizer
+        .as_ref()
+        .map(|t| (config.max_tokens, t as &dyn crate::segment::TokenBudget));
+    let loaded = labelled::load(&config.data, &codebook, &config.project, budget)?;
+    let dev_loaded = config
         .dev
         .as_deref()
-        .map(|p| labelled::read(p, &codebook))
+        .map(|p| labelled::load(p, &codebook, &config.project, budget))
         .transpose()?;
-    let (train_items, dev_items): (Vec<&Labelled>, Vec<&Labelled>) = match &dev_data {
-        Some(dev) => (data.iter().collect(), dev.iter().collect()),
+    let data = &loaded.items;
+    let (train_items, dev_items): (Vec<&Labelled>, Vec<&Labelled>) = match &dev_loaded {
+        Some(dev) => (data.iter().collect(), dev.items.iter().collect()),
         None => {
-            let (train, dev) = split::stratified(&data, config.dev_fraction, config.seed);
+            let (train, dev) = match &loaded.groups {
+                Some(groups) => split::by_group(data, groups, config.dev_fraction, config.seed),
+                None => split::stratified(data, config.dev_fraction, config.seed),
+            };
             (
                 train.iter().map(|&i| &data[i]).collect(),
                 dev.iter().map(|&i| &data[i]).collect(),
             )
         }
     };
+    let data_notes: Vec<String> = [("data", Some(&loaded)), ("dev", dev_loaded.as_ref())]
+        .into_iter()
+        .filter_map(|(what, l)| Some(format!("{what}: {}", l?.description.clone()?)))
+        .collect();
     for (c, code) in codebook.codes.iter().enumerate() {
         if !train_items.iter().any(|l| l.labels[c]) {
             return Err(Error::Data {
@@ -336,6 +368,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         });
     }
 
+    let staging = staging_dir(&config.out);
+    if !config.resume {
+        // what a failed run left: nothing of it is reused without --resume
+        let _ = std::fs::remove_dir_all(&staging);
+    }
     let encoder_dir = config.encoder.resolve(&config.out, config.offline)?;
     let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
     let code_names = codebook.code_names();
@@ -414,8 +451,8 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     });
     let best = fitted.swap_remove(best_index);
 
-    std::fs::create_dir_all(&config.out)
-        .map_err(|e| Error::io(format!("creating {}", config.out.display()), e))?;
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
     let hidden_size = encoder.encoder.config().hidden_size;
     let mut summary = TrainSummary {
         mode: config.mode,
@@ -430,6 +467,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         platt: best.platt.clone(),
         steps: None,
         seconds: 0.0,
+        data_notes,
     };
     let head_config = HeadConfig {
         pooling: best.spec.pooling,
@@ -441,12 +479,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     drop(encoder); // fine-tuning loads its own trainable copy
     match config.mode {
         Mode::Head => {
-            best.varmap
-                .save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
+            best.varmap.save(staging.join(model::HEAD_WEIGHTS_FILE))?;
             config
                 .encoder
-                .save(&config.out.join(model::ENCODER_REF_FILE))?;
-            let _ = std::fs::remove_file(config.out.join(model::ENCODER_DELTA_FILE));
+                .save(&staging.join(model::ENCODER_REF_FILE))?;
+            let _ = std::fs::remove_file(staging.join(model::ENCODER_DELTA_FILE));
         }
         Mode::Finetune => {
             let finetune_data = finetune::FinetuneData {
@@ -465,7 +502,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                 &config.finetune,
                 config.seed,
                 &finetune::Checkpointing {
-                    out: &config.out,
+                    out: &staging,
                     resume: config.resume,
                     fingerprint: &fingerprint(config, &train_items, &dev_items),
                 },
@@ -477,41 +514,42 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             summary.steps = Some((tuned.steps, tuned.seconds_per_step));
             tuned
                 .head_vars
-                .save(config.out.join(model::HEAD_WEIGHTS_FILE))?;
+                .save(staging.join(model::HEAD_WEIGHTS_FILE))?;
             model::save_encoder_delta(
                 &encoder_dir,
                 &tuned.encoder_vars,
-                &config.out.join(model::ENCODER_DELTA_FILE),
+                &staging.join(model::ENCODER_DELTA_FILE),
             )?;
             config
                 .encoder
-                .save(&config.out.join(model::ENCODER_REF_FILE))?;
+                .save(&staging.join(model::ENCODER_REF_FILE))?;
         }
     }
-    codebook.save(&config.out.join(model::CODEBOOK_FILE))?;
-    model::write_json(&config.out.join(model::HEAD_CONFIG_FILE), &head_config)?;
+    codebook.save(&staging.join(model::CODEBOOK_FILE))?;
+    model::write_json(&staging.join(model::HEAD_CONFIG_FILE), &head_config)?;
     let by_code: BTreeMap<&str, f32> = code_names
         .iter()
         .map(String::as_str)
         .zip(summary.thresholds.iter().copied())
         .collect();
-    model::write_json(&config.out.join(model::THRESHOLDS_FILE), &by_code)?;
+    model::write_json(&staging.join(model::THRESHOLDS_FILE), &by_code)?;
     let platt_by_code: BTreeMap<&str, calibrate::Platt> = code_names
         .iter()
         .map(String::as_str)
         .zip(summary.platt.iter().copied())
         .collect();
-    model::write_json(&config.out.join(model::CALIBRATION_FILE), &platt_by_code)?;
-    share_like_the_rest(&config.out)?;
+    model::write_json(&staging.join(model::CALIBRATION_FILE), &platt_by_code)?;
+    share_like_the_rest(&staging)?;
 
     for path in &config.test {
         let score = |precision| {
             score_file(
-                &config.out,
+                &staging,
                 path,
                 config.max_tokens,
                 config.offline,
                 precision,
+                &config.project,
             )
         };
         let (fp32, reliability) = score(crate::model::Precision::F32)?;
@@ -524,9 +562,10 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     }
     summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);
-    std::fs::write(config.out.join(model::MODEL_CARD_FILE), card.to_markdown())
+    std::fs::write(staging.join(model::MODEL_CARD_FILE), card.to_markdown())
         .map_err(|e| Error::io("writing the model card", e))?;
-    checkpoint::remove(&config.out);
+    checkpoint::remove(&staging);
+    replace_dir(&staging, &config.out)?;
     Ok(summary)
 }
 
@@ -544,6 +583,7 @@ pub fn score_file(
     max_tokens: usize,
     offline: bool,
     precision: crate::model::Precision,
+    project: &labelled::ProjectOptions,
 ) -> Result<(Report, (Vec<calibrate::ReliabilityBin>, f64))> {
     let classifier = Classifier::load(
         model_dir,
@@ -553,11 +593,127 @@ pub fn score_file(
             precision,
         },
     )?;
-    let items = labelled::read(data, &classifier.model.codebook)?;
+    let items = labelled::load(
+        data,
+        &classifier.model.codebook,
+        project,
+        Some((max_tokens, classifier.tokenizer())),
+    )?
+    .items;
     let evaluation = classifier.evaluate(&items)?;
     let truth: Vec<Vec<bool>> = items.iter().map(|l| l.labels.clone()).collect();
     let reliability = calibrate::reliability(&evaluation.scores, &truth, RELIABILITY_BINS);
     Ok((evaluation.report, reliability))
+}
+
+/// The codebook to train for: `--codebook`, else the codes of the `--data` project.
+fn training_codebook(config: &TrainConfig) -> Result<Codebook> {
+    if let Some(path) = &config.codebook {
+        return Codebook::load(path);
+    }
+    if !labelled::is_project(&config.data) {
+        return Err(Error::Usage(
+            "--codebook is required unless --data is a .qdpx project (whose codes then become the codebook)".into(),
+        ));
+    }
+    let import = labelled::project::project_codebook(&config.data)?;
+    tracing::info!(
+        codes = import.codebook.codes.len(),
+        "no --codebook: the codebook is the project's codes, as `discotag qdpx codebook` makes it"
+    );
+    if !import.placeholders.is_empty() {
+        tracing::warn!(
+            codes = %import.placeholders.join(", "),
+            "these project codes have no description, so the model's codebook gives them a placeholder definition; write one with `discotag qdpx codebook` and pass --codebook"
+        );
+    }
+    Ok(import.codebook)
+}
+
+/// Where a model is written before it replaces `out` in one rename: a hidden sibling folder,
+/// kept after a failed run so that `--resume` finds its fine-tuning checkpoint.
+pub fn staging_dir(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+/// What a model directory holds; `--out` may replace a folder holding only these.
+const MODEL_DIR_ENTRIES: [&str; 10] = [
+    model::CODEBOOK_FILE,
+    model::ENCODER_REF_FILE,
+    model::HEAD_WEIGHTS_FILE,
+    model::HEAD_CONFIG_FILE,
+    model::THRESHOLDS_FILE,
+    model::CALIBRATION_FILE,
+    model::MODEL_CARD_FILE,
+    model::ENCODER_DELTA_FILE,
+    checkpoint::CHECKPOINT_DIR,
+    // a model directory kept in git
+    ".gitattributes",
+];
+
+/// Refuses an `--out` that exists and holds anything but a model, before any work is done:
+/// replacing it would delete the user's files.
+fn check_replaceable(out: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Error::Usage(format!(
+                "--out {} is a file, not a model folder",
+                out.display()
+            )));
+        }
+        Err(e) => return Err(Error::io(format!("reading {}", out.display()), e)),
+    };
+    let mut foreign: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !MODEL_DIR_ENTRIES.contains(&name.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    foreign.truncate(5);
+    Err(Error::Usage(format!(
+        "--out {} holds files that are not part of a model ({}); train replaces the whole folder, so choose a new or empty folder",
+        out.display(),
+        foreign.join(", ")
+    )))
+}
+
+/// Puts the finished model in `staging` in place of `out`: the old model (if any) is moved
+/// aside, the new one renamed in, the old one deleted. A reader sees the old model or the new
+/// one, never a mix of their files.
+fn replace_dir(staging: &Path, out: &Path) -> Result<()> {
+    let old = out.with_file_name(format!(
+        ".{}.old-{}",
+        out.file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let had_old = out.exists();
+    if had_old {
+        std::fs::rename(out, &old)
+            .map_err(|e| Error::io(format!("moving the old model {} aside", out.display()), e))?;
+    }
+    if let Err(e) = std::fs::rename(staging, out) {
+        if had_old {
+            let _ = std::fs::rename(&old, out);
+        }
+        return Err(Error::io(
+            format!("moving the new model into {}", out.display()),
+            e,
+        ));
+    }
+    if had_old {
+        std::fs::remove_dir_all(&old)
+            .map_err(|e| Error::io(format!("removing the old model {}", old.display()), e))?;
+    }
+    Ok(())
 }
 
 /// The safetensors writer creates its files readable by the owner only; give the weight files

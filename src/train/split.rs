@@ -42,6 +42,50 @@ pub fn stratified(items: &[Labelled], dev_fraction: f64, seed: u64) -> (Vec<usiz
     (train, dev)
 }
 
+/// Indices of (train, dev) items with whole groups (a project's sources) on one side, so that
+/// no source has segments on both: groups in a seeded hash order go to dev until it holds
+/// `dev_fraction` of the items. With a single group, falls back to [`stratified`].
+pub fn by_group(
+    items: &[Labelled],
+    groups: &[String],
+    dev_fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, group) in groups.iter().enumerate() {
+        members.entry(group.as_str()).or_default().push(i);
+    }
+    if members.len() < 2 {
+        tracing::warn!(
+            "the data comes from one source, so the dev split cannot keep sources apart; segments of that source are split instead (pass --dev for an honest dev score)"
+        );
+        return stratified(items, dev_fraction, seed);
+    }
+    let mut order: Vec<(Vec<u8>, &str)> = members
+        .keys()
+        .map(|&g| {
+            let mut hasher = Sha256::new();
+            hasher.update(seed.to_le_bytes());
+            hasher.update(g.as_bytes());
+            (hasher.finalize().to_vec(), g)
+        })
+        .collect();
+    order.sort();
+    let wanted = (items.len() as f64 * dev_fraction).round() as usize;
+    let (mut train, mut dev) = (Vec::new(), Vec::new());
+    for (k, (_, group)) in order.iter().enumerate() {
+        let last = k + 1 == order.len();
+        if (dev.is_empty() || dev.len() < wanted) && !(last && train.is_empty()) {
+            dev.extend(&members[group]);
+        } else {
+            train.extend(&members[group]);
+        }
+    }
+    train.sort_unstable();
+    dev.sort_unstable();
+    (train, dev)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +117,26 @@ mod tests {
             dev,
             "the seed changes the split"
         );
+    }
+
+    #[test]
+    fn groups_stay_on_one_side() {
+        let data = items(120);
+        let groups: Vec<String> = (0..120).map(|i| format!("source-{}", i / 10)).collect();
+        let (train, dev) = by_group(&data, &groups, 0.2, 3);
+        assert_eq!(train.len() + dev.len(), 120);
+        assert!(!train.is_empty() && !dev.is_empty());
+        for i in &dev {
+            assert!(
+                train.iter().all(|t| groups[*t] != groups[*i]),
+                "a source is split"
+            );
+        }
+        assert!((20..=30).contains(&dev.len()), "{}", dev.len());
+        assert_eq!((train, dev), by_group(&data, &groups, 0.2, 3));
+        // two sources: one each side, whatever the fraction
+        let two: Vec<String> = (0..120).map(|i| format!("s{}", i % 2)).collect();
+        let (train, dev) = by_group(&data, &two, 0.9, 1);
+        assert_eq!((train.len(), dev.len()), (60, 60));
     }
 }

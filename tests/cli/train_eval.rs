@@ -287,7 +287,7 @@ fn kill_after_first_checkpoint(mut cmd: Command, out: &Path) -> std::path::PathB
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = out.join(".train-checkpoint/state.json");
+    let state = discotag::train::staging_dir(out).join(".train-checkpoint/state.json");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !state.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -473,4 +473,67 @@ fn trained_weights_are_as_readable_as_the_rest_of_the_model() {
             & 0o777
     };
     assert_eq!(mode("head.safetensors"), mode("codebook.toml"));
+}
+
+/// `train` builds the model in a hidden sibling folder and renames it into place: a run that
+/// fails after writing some files leaves the previous model whole, a successful run replaces
+/// it entirely, and a folder holding anything but a model is refused before any work.
+#[test]
+fn a_model_folder_is_replaced_whole_or_not_at_all() {
+    let wd = Workdir::new();
+    let repo = repo();
+    let train = |extra: &[&str]| {
+        wd.command(&["train", "--codebook"])
+            .arg(repo.join("data/codebooks/joint_commissioning.toml"))
+            .arg("--data")
+            .arg(repo.join("data/labelled/train.jsonl"))
+            .arg("--encoder")
+            .arg(tiny_encoder())
+            .args(["--epochs", "3", "--out", "m"])
+            .args(extra)
+            .assert()
+    };
+    train(&["--seed", "1"]).success();
+    let first = head_model_files(&wd.path().join("m"));
+
+    // scoring the test file fails after every model file was written to the staging folder
+    let bad_test = wd.path().join("bad-test.jsonl");
+    std::fs::write(
+        &bad_test,
+        "{\"id\": \"x\", \"text\": \"t\", \"labels\": [\"nonsense\"]}\n",
+    )
+    .unwrap();
+    train(&["--seed", "2", "--test", bad_test.to_str().unwrap()])
+        .failure()
+        .stderr(predicate::str::contains("nonsense"));
+    assert_eq!(
+        head_model_files(&wd.path().join("m")),
+        first,
+        "the old model is untouched"
+    );
+
+    train(&["--seed", "2"]).success();
+    let second = head_model_files(&wd.path().join("m"));
+    assert_ne!(second, first, "a new seed gives new weights");
+    let leftovers: Vec<String> = std::fs::read_dir(wd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".m."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    std::fs::write(wd.path().join("m/my-notes.txt"), "mine").unwrap();
+    train(&["--seed", "3"])
+        .failure()
+        .code(2)
+        .stderr(predicate::str::contains("my-notes.txt"));
+    assert!(wd.path().join("m/my-notes.txt").exists());
+    assert_eq!(head_model_files(&wd.path().join("m")), second);
+}
+
+fn head_model_files(dir: &Path) -> Vec<Vec<u8>> {
+    ["head.safetensors", "thresholds.json", "calibration.json"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
 }

@@ -1,6 +1,9 @@
 //! Labelled utterances (JSONL: `id`, `text`, `labels`), the input of `train`, `eval` and
 //! `agree`. Other fields are allowed and ignored. Unknown codes, duplicate ids and malformed
-//! lines are errors naming the file and line.
+//! lines are errors naming the file and line. `train` and `eval` also read a coded REFI-QDA
+//! project ([`project`]); [`load`] takes either.
+
+pub mod project;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -9,6 +12,9 @@ use serde::Deserialize;
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
+use crate::segment::TokenBudget;
+
+pub use project::{Combine, ProjectOptions};
 
 /// One labelled utterance, with its labels as a 0/1 vector in codebook order.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +144,55 @@ pub fn read(path: &Path, codebook: &Codebook) -> Result<Vec<Labelled>> {
             })
         })
         .collect()
+}
+
+/// Labelled units read by [`load`].
+#[derive(Debug, Clone)]
+pub struct LabelledData {
+    pub items: Vec<Labelled>,
+    /// For a project: each item's source, so splits keep a source together.
+    pub groups: Option<Vec<String>>,
+    /// For a project: what was read and left out.
+    pub description: Option<String>,
+}
+
+/// Whether `path` names a REFI-QDA project (by its `.qdpx` extension).
+pub fn is_project(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("qdpx"))
+}
+
+/// Reads labelled units from labelled-utterance JSONL or, for a `.qdpx` path, from a coded
+/// project (see [`project::read_project`]; `budget` cuts `window` segments).
+///
+/// # Errors
+/// As [`read`] and [`project::read_project`].
+pub fn load(
+    path: &Path,
+    codebook: &Codebook,
+    options: &ProjectOptions,
+    budget: Option<(usize, &dyn TokenBudget)>,
+) -> Result<LabelledData> {
+    if is_project(path) {
+        let data = project::read_project(path, codebook, options, budget)?;
+        tracing::info!(path = %path.display(), "{}", data.description);
+        return Ok(LabelledData {
+            items: data.items,
+            groups: Some(data.sources),
+            description: Some(data.description),
+        });
+    }
+    if !options.coders.is_empty() {
+        return Err(Error::Usage(format!(
+            "--coder names a coder of a .qdpx project; {} is labelled utterances, whose labels are used as they are",
+            path.display()
+        )));
+    }
+    Ok(LabelledData {
+        items: read(path, codebook)?,
+        groups: None,
+        description: None,
+    })
 }
 
 #[cfg(test)]
