@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod refi;
 pub mod rng;
 pub mod segment;
+pub mod suggest;
 pub mod telemetry;
 pub mod tokenize;
 pub mod train;

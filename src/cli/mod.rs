@@ -2,11 +2,13 @@
 //! and the mapping of errors to exit codes.
 
 mod agree;
+mod curve;
 mod eval;
 pub mod exit;
 mod label;
 mod model;
 mod qdpx;
+mod suggest;
 mod train;
 
 use std::path::PathBuf;
@@ -30,10 +32,14 @@ enum Command {
     Train(train::Args),
     /// Score a model on labelled utterances.
     Eval(eval::Args),
+    /// Learning curve: how macro-F1 and kappa grow with the number of coded units, and how many reach a target.
+    Curve(curve::Args),
     /// Agreement between two coders (human and model, or two humans), code by code.
     Agree(agree::Args),
     /// Obtain, verify and describe the encoder and a model.
     Model(model::Args),
+    /// Segments of a labelled dataset whose coding by hand would teach the model most.
+    Suggest(suggest::Args),
     /// REFI-QDA: write the model's labels into a .qdpx project; import a .qdc codebook.
     Qdpx(qdpx::Args),
 }
@@ -45,6 +51,8 @@ pub fn run() -> ExitCode {
         Command::Label(args) => label::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Curve(args) => curve::run(args),
+        Command::Suggest(args) => suggest::run(args),
         Command::Agree(args) => agree::run(args),
         Command::Model(args) => model::run(args),
         Command::Qdpx(args) => qdpx::run(args),

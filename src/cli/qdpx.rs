@@ -116,6 +116,7 @@ fn export(args: ExportArgs) -> anyhow::Result<u8> {
             code: label.clone(),
             start,
             end,
+            memo: None,
         }));
     }
     if dataset.rows.len() == other_rows {
@@ -177,7 +178,7 @@ fn codebook(args: CodebookArgs) -> anyhow::Result<u8> {
 }
 
 /// Whether two paths name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(super) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -185,7 +186,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -134,6 +134,10 @@ pub struct Args {
     #[arg(long, value_name = "TEXT")]
     data_description: Option<String>,
 
+    /// Repeats of the learning curve in the model card (`discotag curve` on the training data; 0 leaves it out). Example: `--curve-repeats 0`
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    curve_repeats: usize,
+
     /// Compute threads. Example: `--threads 2`
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -201,6 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         resume: args.resume,
         project: args.project.options(),
+        curve_repeats: args.curve_repeats,
         data_description: args.data_description,
         command: std::iter::once("discotag".to_string())
             .chain(std::env::args().skip(1))

@@ -182,6 +182,11 @@ impl ModelCard {
             t.push_str(&reliability_table(bins, *ece));
             t.push_str(&precision_note(test, &scored.bf16));
         }
+        if let Some(curve) = &summary.curve {
+            t.push_str("### Learning curve of the training data\n\nHow scores grew with the number of coded units (`discotag curve` on the training data, in head mode, so a fine-tuned model may do better at the same size):\n\n");
+            t.push_str(&curve.markdown());
+            t.push('\n');
+        }
         t.push_str("### Dev (used for early stopping and thresholds, so optimistic)\n\n");
         t.push_str(&table(&summary.dev, codes));
         t.push_str("\n## Limits\n\n");

@@ -72,11 +72,30 @@ pub fn part_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// When a part file cannot be read, lacks a column of the schema or has score columns other
 /// than the first file's.
 pub fn read_dataset(dir: &Path) -> Result<DatasetRows> {
-    let mut out = DatasetRows {
-        codes: Vec::new(),
-        model_id: None,
-        rows: Vec::new(),
-    };
+    let mut rows = Vec::new();
+    let (codes, model_id) = for_each_row(dir, |_, row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(DatasetRows {
+        codes,
+        model_id,
+        rows,
+    })
+}
+
+/// Streams the rows of a dataset to `visit` (with the dataset's codes, the score columns in
+/// order), one record batch in memory at a time, and returns the codes and the `model_id` of
+/// the first row.
+///
+/// # Errors
+/// As [`read_dataset`], and whatever `visit` returns.
+pub fn for_each_row(
+    dir: &Path,
+    mut visit: impl FnMut(&[String], Row) -> Result<()>,
+) -> Result<(Vec<String>, Option<String>)> {
+    let mut all_codes: Vec<String> = Vec::new();
+    let mut model_id = None;
     for (i, file) in part_files(dir)?.iter().enumerate() {
         let bad = |reason: String| Error::Data {
             path: file.clone(),
@@ -93,20 +112,24 @@ pub fn read_dataset(dir: &Path) -> Result<DatasetRows> {
             .map(str::to_string)
             .collect();
         if i == 0 {
-            out.codes = codes;
-        } else if codes != out.codes {
+            all_codes = codes;
+        } else if codes != all_codes {
             return Err(bad(format!(
                 "score columns for codes [{}] differ from the first file's [{}]",
                 codes.join(", "),
-                out.codes.join(", ")
+                all_codes.join(", ")
             )));
         }
         for batch in reader {
             let batch = batch?;
-            append_rows(&batch, &out.codes, &mut out.rows, &mut out.model_id).map_err(bad)?;
+            let mut rows = Vec::with_capacity(batch.num_rows());
+            append_rows(&batch, &all_codes, &mut rows, &mut model_id).map_err(bad)?;
+            for row in rows {
+                visit(&all_codes, row)?;
+            }
         }
     }
-    Ok(out)
+    Ok((all_codes, model_id))
 }
 
 fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {

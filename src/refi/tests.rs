@@ -454,6 +454,7 @@ fn coding(source: &str, code: &str, start: u64, end: u64) -> NewCoding {
         code: code.into(),
         start,
         end,
+        memo: None,
     }
 }
 

@@ -34,6 +34,9 @@ pub struct NewCoding {
     /// Code-point offsets into the source's plain text, end exclusive.
     pub start: u64,
     pub end: u64,
+    /// A note for the coder, written as the selection's `Description` (the memo QDA tools
+    /// show); the notes of codings merged into one selection are joined.
+    pub memo: Option<String>,
 }
 
 /// How the codings are attributed.
@@ -186,6 +189,17 @@ pub fn write_codings(
                 positions.to_position(start),
                 positions.to_position(end),
             ));
+            let memos: Vec<&str> = source_codings
+                .iter()
+                .filter(|c| c.start >= start && c.end <= end && codes.contains(&c.code.as_str()))
+                .filter_map(|c| c.memo.as_deref())
+                .collect();
+            if !memos.is_empty() {
+                content.push_str(&format!(
+                    "\n        <{prefix}Description>{}</{prefix}Description>",
+                    escape(&memos.join("\n"))
+                ));
+            }
             for code in codes {
                 let coding_guid = derived_guid(&[
                     "coding",

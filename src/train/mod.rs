@@ -4,6 +4,7 @@
 //!   linear and MLP heads on mean or mean+[CLS] pooling, the best on dev kept.
 //! - [`finetune`]: `--mode finetune`, every encoder weight, starting from the best linear head;
 //!   optimiser in [`optim`], resumable through [`checkpoint`].
+//! - [`curve`]: learning curves on cached features (`discotag curve`, and the model card's).
 //! - [`split`]: the stratified dev split when no dev file is given; [`calibrate`]: per-code
 //!   thresholds on dev.
 //!
@@ -13,6 +14,7 @@
 
 pub mod calibrate;
 pub mod checkpoint;
+pub mod curve;
 pub mod features;
 pub mod finetune;
 pub mod head;
@@ -110,6 +112,8 @@ pub struct TrainConfig {
     pub resume: bool,
     /// How REFI-QDA projects among the inputs become labelled segments.
     pub project: labelled::ProjectOptions,
+    /// Repeats of the model card's learning curve (0: none).
+    pub curve_repeats: usize,
     /// A sentence on what the data is and how it was made, for the model card.
     pub data_description: Option<String>,
     /// The command line that trained the model, for the model card.
@@ -156,6 +160,8 @@ pub struct TrainSummary {
     pub steps: Option<(usize, f64)>,
     /// What was read from REFI-QDA projects (coders, sources used and left out).
     pub data_notes: Vec<String>,
+    /// The learning curve of the training data (head mode), when measured.
+    pub curve: Option<curve::Curve>,
     pub seconds: f64,
 }
 
@@ -301,7 +307,7 @@ fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> 
 /// missing encoder, a checkpoint from another run, or write failures.
 pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
-    let codebook = training_codebook(config)?;
+    let codebook = training_codebook(config.codebook.as_deref(), &config.data)?;
     check_replaceable(&config.out)?;
     // a project's window segments are cut by the encoder's tokenizer, so it is needed first
     let projects = std::iter::once(&config.data)
@@ -386,6 +392,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let train_features =
         features::compute(&encoder, &config.encoder, config.max_tokens, &train_texts)?;
     let dev_features = features::compute(&encoder, &config.encoder, config.max_tokens, &dev_texts)?;
+    let curve = learning_curve(config, &train_items, &train_features, &loaded, &code_names)?;
     let train_y = targets(&train_items, codes)?;
     let dev_truth: Vec<Vec<bool>> = dev_items.iter().map(|l| l.labels.clone()).collect();
     let pos_weight = positive_weights(&train_items, codes)?;
@@ -468,6 +475,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         steps: None,
         seconds: 0.0,
         data_notes,
+        curve,
     };
     let head_config = HeadConfig {
         pooling: best.spec.pooling,
@@ -569,6 +577,60 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     Ok(summary)
 }
 
+/// The smallest training set whose learning curve the model card shows.
+const MIN_CURVE_UNITS: usize = 50;
+
+/// The learning curve of the training units for the model card: head mode on the features
+/// already computed, whole sources held out for a project.
+fn learning_curve(
+    config: &TrainConfig,
+    train_items: &[&Labelled],
+    train_features: &features::Features,
+    loaded: &labelled::LabelledData,
+    code_names: &[String],
+) -> Result<Option<curve::Curve>> {
+    if config.curve_repeats == 0 || train_items.len() < MIN_CURVE_UNITS {
+        return Ok(None);
+    }
+    tracing::info!(
+        repeats = config.curve_repeats,
+        "measuring the learning curve of the training data for the model card"
+    );
+    let items: Vec<Labelled> = train_items.iter().map(|&l| l.clone()).collect();
+    // the training items are a subset of the data when dev was split off; map their groups
+    let groups: Option<Vec<String>> = loaded.groups.as_ref().map(|groups| {
+        let by_id: std::collections::HashMap<&str, &str> = loaded
+            .items
+            .iter()
+            .zip(groups)
+            .map(|(l, g)| (l.id.as_str(), g.as_str()))
+            .collect();
+        items
+            .iter()
+            .map(|l| {
+                by_id
+                    .get(l.id.as_str())
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    });
+    let settings = curve::CurveSettings::new(
+        config.curve_repeats,
+        curve::DEFAULT_TARGET_KAPPA,
+        config.seed,
+    );
+    let measured = curve::measure(
+        &train_features.matrix(Pooling::Mean)?,
+        &items,
+        groups.as_deref(),
+        code_names,
+        &settings,
+    )?;
+    Ok(Some(measured))
+}
+
 /// Bins of the reliability table in the model card.
 pub const RELIABILITY_BINS: usize = 10;
 
@@ -607,16 +669,16 @@ pub fn score_file(
 }
 
 /// The codebook to train for: `--codebook`, else the codes of the `--data` project.
-fn training_codebook(config: &TrainConfig) -> Result<Codebook> {
-    if let Some(path) = &config.codebook {
+pub fn training_codebook(codebook: Option<&Path>, data: &Path) -> Result<Codebook> {
+    if let Some(path) = codebook {
         return Codebook::load(path);
     }
-    if !labelled::is_project(&config.data) {
+    if !labelled::is_project(data) {
         return Err(Error::Usage(
             "--codebook is required unless --data is a .qdpx project (whose codes then become the codebook)".into(),
         ));
     }
-    let import = labelled::project::project_codebook(&config.data)?;
+    let import = labelled::project::project_codebook(data)?;
     tracing::info!(
         codes = import.codebook.codes.len(),
         "no --codebook: the codebook is the project's codes, as `discotag qdpx codebook` makes it"

@@ -577,3 +577,159 @@ fn label_foreign_aqda_project_offsets_slice_each_source() {
 fn label_foreign_exegete_project_offsets_slice_each_source() {
     assert_label_slices_each_source("exegete");
 }
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// Each row's distance (in logits) from its nearest code threshold, as `suggest` measures it.
+fn distances(out: &Path) -> Vec<f64> {
+    let thresholds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tiny_model().join("thresholds.json")).unwrap(),
+    )
+    .unwrap();
+    let data = read_dataset(out).unwrap();
+    data.rows
+        .iter()
+        .map(|row| {
+            data.codes
+                .iter()
+                .zip(&row.scores)
+                .map(|(c, &s)| (logit(f64::from(s)) - logit(thresholds[c].as_f64().unwrap())).abs())
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect()
+}
+
+/// `suggest` returns N distinct segments nearer their thresholds than the average, the codes
+/// taking turns; `--qdpx-out` files them in a copy of the project as selections coded
+/// "discotag: to code", with the reasons as descriptions, valid against Project.xsd.
+#[test]
+fn suggest_picks_uncertain_segments_and_files_them_in_the_project() {
+    let wd = Workdir::new();
+    let data = repo().join("data/labelled/test.jsonl");
+    wd.command(&["label", "--out", "labelled"])
+        .arg(&data)
+        .assert()
+        .success();
+    let out = wd
+        .command(&["suggest", "--dataset", "labelled", "--n", "9", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let suggested: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(suggested.len(), 9);
+    let places: BTreeSet<(String, i64)> = suggested
+        .iter()
+        .map(|s| {
+            (
+                s["doc_id"].as_str().unwrap().to_string(),
+                s["char_start"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(places.len(), 9, "distinct segments: {suggested:#?}");
+    for key in [
+        "source_path",
+        "doc_id",
+        "char_start",
+        "char_end",
+        "text",
+        "scores",
+        "reason",
+    ] {
+        assert!(suggested.iter().all(|s| !s[key].is_null()), "{key}");
+    }
+    let all = distances(&wd.path().join("labelled"));
+    let mean_all = all.iter().sum::<f64>() / all.len() as f64;
+    let mean_suggested = suggested
+        .iter()
+        .map(|s| s["distance"].as_f64().unwrap())
+        .sum::<f64>()
+        / 9.0;
+    assert!(mean_suggested < mean_all, "{mean_suggested} vs {mean_all}");
+    let mut per_code = std::collections::BTreeMap::new();
+    for s in &suggested {
+        *per_code
+            .entry(s["code"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_code.values().copied().collect::<Vec<_>>(),
+        vec![3, 3, 3],
+        "{per_code:?}"
+    );
+
+    // into the project it was labelled from
+    wd.create("study.qdpx", fixture_qdpx());
+    wd.command(&[
+        "label",
+        "study.qdpx",
+        "--out",
+        "from-project",
+        "--unit",
+        "sentence",
+    ])
+    .assert()
+    .success();
+    wd.command(&[
+        "suggest",
+        "--dataset",
+        "from-project",
+        "--n",
+        "3",
+        "--qdpx-out",
+        "to-code.qdpx",
+        "--project",
+        "study.qdpx",
+    ])
+    .assert()
+    .success();
+    let written = std::fs::read(wd.path().join("to-code.qdpx")).unwrap();
+    let qde = entry(&written, "project.qde");
+    assert_valid(&qde, "Project.xsd");
+    assert!(String::from_utf8_lossy(&qde).contains("the model is unsure whether"));
+    let project = refi::read_project(&written, "to-code.qdpx").unwrap();
+    let code = project
+        .codes
+        .iter()
+        .find(|c| c.name == "discotag: to code")
+        .expect("the suggestion code is added");
+    let user = project
+        .users
+        .iter()
+        .find(|u| u.name.as_deref() == Some("discotag suggest"))
+        .unwrap();
+    let codings: Vec<&refi::Coding> = project
+        .codings
+        .iter()
+        .filter(|c| c.code_guid == code.guid)
+        .collect();
+    assert_eq!(codings.len(), 3);
+    assert!(
+        codings
+            .iter()
+            .all(|c| c.user_guid.as_deref() == Some(user.guid.as_str()))
+    );
+
+    // a dataset from other inputs cannot be filed in the project
+    wd.command(&[
+        "suggest",
+        "--dataset",
+        "labelled",
+        "--n",
+        "2",
+        "--qdpx-out",
+        "x.qdpx",
+        "--project",
+        "study.qdpx",
+    ])
+    .assert()
+    .failure()
+    .stderr(predicates::str::contains("does not come from a source"));
+}

@@ -537,3 +537,161 @@ fn head_model_files(dir: &Path) -> Vec<Vec<u8>> {
         .map(|f| std::fs::read(dir.join(f)).unwrap())
         .collect()
 }
+
+/// Labelled utterances exported as a one-coder REFI-QDA project by scripts/labelled_to_qdpx.py.
+fn as_project(wd: &Workdir, jsonl: &Path, name: &str) -> std::path::PathBuf {
+    let out = wd.path().join(name);
+    let status = Command::new("python3")
+        .arg(repo().join("scripts/labelled_to_qdpx.py"))
+        .arg(jsonl)
+        .arg("--codebook")
+        .arg(repo().join("data/codebooks/joint_commissioning.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--coder", "Ruth Okonjo"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+/// The same labels trained from JSONL and from a coded project give the same model within
+/// 0.05 macro-F1, and score the same within 0.06; without --codebook and --dev the project's
+/// codes are the codebook and whole sources are the dev split.
+#[test]
+fn a_coded_project_trains_and_evaluates_like_the_same_labels_in_jsonl() {
+    let wd = Workdir::new();
+    let repo = repo();
+    let train_jsonl = wd.path().join("train-300.jsonl");
+    let lines: String = std::fs::read_to_string(repo.join("data/labelled/train.jsonl"))
+        .unwrap()
+        .lines()
+        .take(300)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&train_jsonl, lines).unwrap();
+    let dev_jsonl = repo.join("data/labelled/dev.jsonl");
+    let (train_qdpx, dev_qdpx) = (
+        as_project(&wd, &train_jsonl, "train.qdpx"),
+        as_project(&wd, &dev_jsonl, "dev.qdpx"),
+    );
+    let train = |out: &str, data: &Path, dev: &Path| {
+        wd.command(&["train", "--codebook"])
+            .arg(repo.join("data/codebooks/joint_commissioning.toml"))
+            .arg("--data")
+            .arg(data)
+            .arg("--dev")
+            .arg(dev)
+            .arg("--encoder")
+            .arg(tiny_encoder())
+            .args(["--head", "linear", "--pooling", "mean", "--epochs", "40"])
+            .args(["--unit", "turn", "--out", out])
+            .assert()
+            .success();
+    };
+    train("from-jsonl", &train_jsonl, &dev_jsonl);
+    train("from-qdpx", &train_qdpx, &dev_qdpx);
+    let test = repo.join("data/labelled/test.jsonl");
+    let f1 = |model: &str, data: &Path, extra: &[&str]| {
+        let out = wd
+            .command(&["eval", "--model", model, "--json", "--data"])
+            .arg(data)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            report["macro_f1"].as_f64().unwrap(),
+            report["n"].as_u64().unwrap(),
+        )
+    };
+    let (jsonl_f1, _) = f1("from-jsonl", &test, &[]);
+    let (qdpx_f1, _) = f1("from-qdpx", &test, &[]);
+    assert!(
+        (jsonl_f1 - qdpx_f1).abs() <= 0.05,
+        "{jsonl_f1} vs {qdpx_f1}"
+    );
+    let (on_jsonl, n_jsonl) = f1("from-qdpx", &dev_jsonl, &[]);
+    let (on_qdpx, n_qdpx) = f1("from-qdpx", &dev_qdpx, &["--unit", "turn"]);
+    assert_eq!(n_jsonl, n_qdpx, "one turn per utterance");
+    assert!(
+        (on_jsonl - on_qdpx).abs() <= 0.06,
+        "{on_jsonl} vs {on_qdpx}"
+    );
+    // window segments (the default) are what `label` would cut: never fewer than the turns
+    let (_, n_windows) = f1("from-qdpx", &dev_qdpx, &[]);
+    assert!(n_windows >= n_qdpx);
+
+    wd.command(&["train", "--data"])
+        .arg(&train_qdpx)
+        .arg("--encoder")
+        .arg(tiny_encoder())
+        .args(["--head", "linear", "--pooling", "mean", "--epochs", "5"])
+        .args(["--coder", "ruth okonjo", "--out", "own-codes"])
+        .assert()
+        .success();
+    let codebook = std::fs::read_to_string(wd.path().join("own-codes/codebook.toml")).unwrap();
+    assert!(codebook.contains("Discourses__Prevention"), "{codebook}");
+    let card = std::fs::read_to_string(wd.path().join("own-codes/MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("labelled by coder Ruth Okonjo") && card.contains("whole sources"),
+        "{card}"
+    );
+    let (_, n) = f1("own-codes", &train_qdpx, &[]);
+    assert!(n > 0);
+
+    // a coder named for labelled utterances is a usage error, before any work
+    wd.command(&["eval", "--model", "own-codes", "--coder", "x", "--data"])
+        .arg(&dev_jsonl)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--coder"));
+}
+
+/// `curve --json` keeps its contract: a point per size with means inside their ranges, the
+/// target, and an estimate that says whether it extrapolates.
+#[test]
+fn curve_reports_points_with_ranges_and_an_estimate() {
+    let wd = Workdir::new();
+    let out = wd
+        .command(&["curve", "--codebook"])
+        .arg(repo().join("data/codebooks/joint_commissioning.toml"))
+        .arg("--data")
+        .arg(repo().join("data/labelled/train.jsonl"))
+        .arg("--encoder")
+        .arg(tiny_encoder())
+        .args(["--repeats", "2", "--sizes", "50,100,200,400", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let curve: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = curve["points"].as_array().unwrap();
+    let sizes: Vec<u64> = points
+        .iter()
+        .map(|p| p["n_train"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, vec![50, 100, 200, 400]);
+    for p in points {
+        let (f1, range) = (p["macro_f1"].as_f64().unwrap(), &p["f1_interval"]);
+        assert!(range[0].as_f64().unwrap() <= f1 && f1 <= range[1].as_f64().unwrap());
+        let kappa = p["macro_kappa"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&kappa));
+        assert_eq!(p["repeats"], 2);
+    }
+    assert_eq!(curve["target_kappa"], 0.7);
+    assert!(curve["extrapolated"].is_boolean());
+    assert!(curve.get("estimated_n_for_target").is_some());
+    // 4 times the data scores better, even on the tiny random encoder
+    let f1_at = |i: usize| points[i]["macro_f1"].as_f64().unwrap();
+    assert!(f1_at(3) > f1_at(0), "{} vs {}", f1_at(3), f1_at(0));
+}
