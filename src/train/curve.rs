@@ -292,6 +292,10 @@ fn verdict(
             "the fitted curve levels off at macro kappa {:.2}, below the target {target:.2}: more units coded the same way are unlikely to reach it; look at the codebook and the coders' agreement",
             f.asymptote
         ),
+        (Some(_), Some(n)) if n > 4.0 * largest as f64 => format!(
+            "about {} coded units for macro kappa {target:.2}: an extrapolation far beyond the {largest} measured, so an order of magnitude at best",
+            n.ceil()
+        ),
         (Some(_), Some(n)) if extrapolated => format!(
             "about {} coded units for macro kappa {target:.2}: an extrapolation beyond the {largest} measured, so a rough guide",
             n.ceil()
@@ -402,12 +406,14 @@ fn interval(values: &[f64]) -> [f64; 2] {
 }
 
 /// Least-squares fit of `kappa = a - b * n^-c` to the points' mean kappas: for each exponent
-/// on a grid, `a` and `b` by linear regression on `n^-c`; the best rising curve is kept.
-/// `None` with fewer than three points or when no fit rises.
+/// on a grid, `a` and `b` by linear regression on `n^-c`, with `a` held at 1 when the free fit
+/// would put it above 1 (kappa cannot exceed 1); the best rising curve is kept. `None` with
+/// fewer than three points or when no fit rises.
 pub fn fit_power_law(points: &[CurvePoint]) -> Option<PowerLaw> {
     if points.len() < 3 {
         return None;
     }
+    let ys: Vec<f64> = points.iter().map(|p| p.macro_kappa).collect();
     let mut best: Option<(f64, PowerLaw)> = None;
     for step in 1..=60 {
         let exponent = f64::from(step) * 0.025;
@@ -415,7 +421,6 @@ pub fn fit_power_law(points: &[CurvePoint]) -> Option<PowerLaw> {
             .iter()
             .map(|p| (p.n_train as f64).powf(-exponent))
             .collect();
-        let ys: Vec<f64> = points.iter().map(|p| p.macro_kappa).collect();
         let (mx, my) = (mean(&xs), mean(&ys));
         let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
         if sxx <= 0.0 {
@@ -423,11 +428,21 @@ pub fn fit_power_law(points: &[CurvePoint]) -> Option<PowerLaw> {
         }
         let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
         let slope = sxy / sxx; // kappa = intercept + slope * x, so b = -slope
-        let law = PowerLaw {
+        let mut law = PowerLaw {
             asymptote: my - slope * mx,
             scale: -slope,
             exponent,
         };
+        if law.asymptote > 1.0 {
+            // with a = 1, b minimises sum (1 - b x - y)^2
+            let sx2: f64 = xs.iter().map(|x| x * x).sum();
+            let sx1y: f64 = xs.iter().zip(&ys).map(|(x, y)| x * (1.0 - y)).sum();
+            law = PowerLaw {
+                asymptote: 1.0,
+                scale: sx1y / sx2,
+                exponent,
+            };
+        }
         if law.scale <= 0.0 {
             continue;
         }
@@ -475,6 +490,18 @@ mod tests {
         // 0.8 - 1.5 / sqrt(n) = 0.7 at n = 225
         assert!((n - 225.0).abs() < 15.0, "{n}");
         assert_eq!(fit.size_for(0.85), None, "above the asymptote");
+    }
+
+    #[test]
+    fn the_asymptote_never_exceeds_one() {
+        // nearly linear in log n: a free fit runs off above 1
+        let points: Vec<CurvePoint> = [(25, 0.2), (50, 0.22), (100, 0.3), (200, 0.35), (400, 0.43)]
+            .iter()
+            .map(|&(n, k)| point(n, k))
+            .collect();
+        let fit = fit_power_law(&points).unwrap();
+        assert!(fit.asymptote <= 1.0, "{fit:?}");
+        assert!(fit.size_for(0.7).unwrap() > 400.0);
     }
 
     #[test]
