@@ -178,6 +178,9 @@ pub fn suggest(
     Ok((chosen, stats))
 }
 
+/// Where a segment's offsets point: source path, document, record index.
+type Place = (String, String, Option<i64>);
+
 /// The greedy, diversity-aware pick (see the module documentation).
 fn pick(
     heaps: BTreeMap<usize, BinaryHeap<Candidate>>,
@@ -194,7 +197,7 @@ fn pick(
     let mut per_speaker: HashMap<(String, String), usize> = HashMap::new();
     let mut shingles: Vec<HashSet<String>> = Vec::new();
     // offsets index the source text, or a record's own text: the record is part of the place
-    let mut spans: HashMap<(String, String, Option<i64>), Vec<(i64, i64)>> = HashMap::new();
+    let mut spans: HashMap<Place, Vec<(i64, i64)>> = HashMap::new();
     let mut out: Vec<Suggestion> = Vec::new();
     while out.len() < n {
         let Some(code) = taken_per_code

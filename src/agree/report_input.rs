@@ -230,6 +230,7 @@ pub fn report_input(agreement: &Agreement, by: Option<&str>, top: usize) -> Repo
         disagreements,
         disagreements_total: Some(ranked.len() as u64),
         threshold_curves,
+        learning_curve: None,
         notes,
     }
 }

@@ -118,7 +118,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.report {
-        let input = agree::report_input(&agreement, args.by.as_deref(), args.top);
+        let mut input = agree::report_input(&agreement, args.by.as_deref(), args.top);
+        let (curve, note) = model_curve(
+            args.model.clone(),
+            agreement.candidate_model_id.as_deref(),
+            &[&args.reference, &args.candidate],
+        );
+        input.learning_curve = curve;
+        input.notes.extend(note);
         let html = discotag::metrics::report::render(&input);
         discotag::output::manifest::write_atomically(path, html.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -133,16 +140,72 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
+/// The model `agree` describes: `--model`, or the default model when it made the candidate
+/// dataset.
+fn chosen_model(
+    flag: Option<PathBuf>,
+    candidate_model_id: Option<&str>,
+) -> Option<discotag::model::ModelDir> {
+    let explicit = flag.is_some();
+    let model = discotag::model::ModelDir::open(&super::resolve_model_dir(flag)).ok()?;
+    (explicit || candidate_model_id == Some(model.model_id.as_str())).then_some(model)
+}
+
+/// The model's learning curve for the report, when the model was trained from the project one
+/// of the coders comes from; otherwise a note on why it is not shown (if the model has one).
+fn model_curve(
+    flag: Option<PathBuf>,
+    candidate_model_id: Option<&str>,
+    inputs: &[&std::path::Path],
+) -> (
+    Option<discotag::metrics::report::LearningCurveSection>,
+    Option<String>,
+) {
+    let Some(model) = chosen_model(flag, candidate_model_id) else {
+        return (None, None);
+    };
+    let Ok(text) = std::fs::read_to_string(model.path.join(discotag::model::CURVE_FILE)) else {
+        return (None, None);
+    };
+    let Ok(saved) = serde_json::from_str::<discotag::train::curve::SavedCurve>(&text) else {
+        return (None, None);
+    };
+    let Some(trained_on) = &saved.project_name else {
+        return (None, None);
+    };
+    let same = inputs.iter().any(|path| {
+        discotag::labelled::is_project(path)
+            && discotag::labelled::project::project_name(path)
+                .ok()
+                .as_deref()
+                == Some(trained_on.as_str())
+    });
+    if same {
+        let section = discotag::metrics::report::LearningCurveSection {
+            model: format!(
+                "model {}, trained from project {trained_on:?} ({})",
+                model.path.display(),
+                saved.data
+            ),
+            curve: saved.curve,
+        };
+        (Some(section), None)
+    } else {
+        (
+            None,
+            Some(format!(
+                "The model's learning curve is not shown: it was trained from project {trained_on:?}, not from a project compared here."
+            )),
+        )
+    }
+}
+
 /// The thresholds of `--model`, or of the default model when it made the candidate dataset.
 fn model_thresholds(
     flag: Option<PathBuf>,
     candidate_model_id: Option<&str>,
 ) -> Option<HashMap<String, f32>> {
-    let explicit = flag.is_some();
-    let model = discotag::model::ModelDir::open(&super::resolve_model_dir(flag)).ok()?;
-    if !explicit && candidate_model_id != Some(model.model_id.as_str()) {
-        return None;
-    }
+    let model = chosen_model(flag, candidate_model_id)?;
     Some(
         model
             .codebook

@@ -41,8 +41,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "N,N,..")]
     sizes: Option<Vec<usize>>,
 
-    /// A local BERT-family encoder folder instead of the default all-MiniLM-L6-v2. Example: `--encoder ~/encoders/bge-small`
-    #[arg(long, value_name = "DIR")]
+    /// The encoder instead of the default all-MiniLM-L6-v2, as in `train --encoder`: a local BERT or MPNet folder, or an encoder reference file. Example: `--encoder models/encoders/all-mpnet-base-v2.toml`
+    #[arg(long, value_name = "DIR|FILE")]
     encoder: Option<PathBuf>,
 
     /// Never fetch the encoder. Example: `--offline`
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .into());
     }
     let encoder = match &args.encoder {
-        Some(dir) => EncoderRef::for_local_dir(dir, &dir.to_string_lossy())?,
+        Some(path) => EncoderRef::from_argument(path)?,
         None => EncoderRef::default_minilm(),
     };
     let mut settings = CurveSettings::new(args.repeats, args.target_kappa, args.seed);

@@ -319,6 +319,20 @@ pub fn read_project(
     })
 }
 
+/// The name a REFI-QDA project gives itself (its `name` attribute).
+///
+/// # Errors
+/// When the project cannot be read.
+pub fn project_name(path: &Path) -> Result<String> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading {display}"), e))?;
+    let project = refi::read_project(&bytes, &display).map_err(|e| Error::Data {
+        path: path.to_path_buf(),
+        reason: format!("{}: {}", e.position, e.reason),
+    })?;
+    Ok(project.name)
+}
+
 /// A discotag codebook made from a project's codes, as `qdpx codebook` makes it.
 ///
 /// # Errors

@@ -59,8 +59,18 @@ pub struct ReportInput {
     /// Kappa and F1 against the candidate's threshold, one curve per code; empty when the
     /// candidate has no scores.
     pub threshold_curves: Vec<ThresholdCurve>,
+    /// The learning curve of the model, when it was trained from the compared project.
+    pub learning_curve: Option<LearningCurveSection>,
     /// Free-text notes printed at the end (data caveats, unmatched units, options used).
     pub notes: Vec<String>,
+}
+
+/// A model's learning curve on the project it was trained from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LearningCurveSection {
+    /// The model and the project, as shown, e.g. "models/study, trained from study.qdpx".
+    pub model: String,
+    pub curve: crate::train::curve::Curve,
 }
 
 /// Agreement at one level of comparison.
@@ -571,6 +581,7 @@ impl Page<'_> {
         self.frequencies();
         self.disagreements();
         self.thresholds();
+        self.learning_curve();
         self.notes();
         put!(
             self.out,
@@ -681,6 +692,9 @@ impl Page<'_> {
             "thresholds".into(),
             "How the model’s threshold changes agreement".into(),
         ));
+        if input.learning_curve.is_some() {
+            items.push(("learning-curve".into(), "How much coding is enough".into()));
+        }
         if !input.notes.is_empty() || self.input_has_nan() {
             items.push(("notes".into(), "Notes".into()));
         }
@@ -1727,6 +1741,44 @@ impl Page<'_> {
         svg
     }
 
+    // --- Learning curve ----------------------------------------------------------------------
+
+    fn learning_curve(&mut self) {
+        let Some(section) = &self.input.learning_curve else {
+            return;
+        };
+        let curve = &section.curve;
+        put!(
+            self.out,
+            r#"<section id="learning-curve"><h2>How much coding is enough</h2>
+<p>How the model’s agreement with this project’s coding grew with the number of coded units it learnt from ({}). Each row trains on that many units and scores {} units held out, over {} repeats; ranges are the 2.5th to 97.5th percentiles over repeats.</p>
+<table><thead><tr><th>coded units</th><th>macro-F1</th><th>range</th><th>macro κ</th><th>range</th></tr></thead><tbody>"#,
+            esc(&section.model),
+            count(curve.held_out as u64),
+            curve.repeats
+        );
+        for p in &curve.points {
+            let cell = |x: f64| fixed2(x).unwrap_or_else(|| "–".into());
+            put!(
+                self.out,
+                "<tr><td>{}</td><td>{}</td><td>{} to {}</td><td>{}</td><td>{} to {}</td></tr>",
+                count(p.n_train as u64),
+                cell(p.macro_f1),
+                cell(p.f1_interval[0]),
+                cell(p.f1_interval[1]),
+                cell(p.macro_kappa),
+                cell(p.kappa_interval[0]),
+                cell(p.kappa_interval[1])
+            );
+        }
+        put!(
+            self.out,
+            "</tbody></table><p>Target macro κ {}: {}.</p></section>\n",
+            fixed2(curve.target_kappa).unwrap_or_default(),
+            esc(&curve.verdict)
+        );
+    }
+
     // --- Threshold curves --------------------------------------------------------------------
 
     fn thresholds(&mut self) {
@@ -2341,6 +2393,29 @@ independence first, and the savings are there in the business case for the finan
                 curve("empowerment", 0.62, 0.35, 0.38),
                 curve("efficiency", 0.83, 0.5, 0.55),
             ],
+            learning_curve: Some(LearningCurveSection {
+                model: "model models/study, trained from project \"Joint commissioning <interviews>\"".into(),
+                curve: crate::train::curve::Curve {
+                    points: [(25, 0.41, 0.22), (50, 0.52, 0.35), (100, 0.61, 0.47), (200, 0.68, 0.58)]
+                        .iter()
+                        .map(|&(n, f1, kappa)| crate::train::curve::CurvePoint {
+                            n_train: n,
+                            macro_f1: f1,
+                            macro_kappa: kappa,
+                            f1_interval: [f1 - 0.05, f1 + 0.04],
+                            kappa_interval: [kappa - 0.06, kappa + 0.05],
+                            repeats: 5,
+                        })
+                        .collect(),
+                    target_kappa: 0.7,
+                    estimated_n_for_target: Some(310.0),
+                    extrapolated: true,
+                    fit: None,
+                    held_out: 60,
+                    repeats: 5,
+                    verdict: "about 310 coded units for macro kappa 0.70: an extrapolation beyond the 200 measured, so a rough guide".into(),
+                },
+            }),
             notes: vec![
                 "Units were matched by id; 3 units present only in the candidate file were left out.".into(),
                 "Intervals: 1,000 bootstrap resamples of units.".into(),
@@ -2453,6 +2528,27 @@ independence first, and the savings are there in the business case for the finan
     }
 
     #[test]
+    fn the_learning_curve_is_a_table_with_its_verdict() {
+        let html = render(&sample());
+        assert!(
+            html.contains(r##"<a href="#learning-curve">"##),
+            "listed in the contents"
+        );
+        let section = &html[html.find(r#"<section id="learning-curve">"#).unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert_eq!(section.matches("<tr><td>").count(), 4);
+        assert!(section.contains("<td>200</td><td>0.68</td><td>0.63 to 0.72</td><td>0.58</td>"));
+        assert!(section.contains("an extrapolation beyond the 200 measured"));
+        assert!(
+            section.contains("&lt;interviews&gt;"),
+            "the model name is escaped"
+        );
+        let mut without = sample();
+        without.learning_curve = None;
+        assert!(!render(&without).contains("learning-curve"));
+    }
+
+    #[test]
     fn data_is_escaped_everywhere() {
         let mut input = sample();
         let evil = "<script>alert(1)</script>\"'&";
@@ -2470,6 +2566,10 @@ independence first, and the savings are there in the business case for the finan
             .reference
             .push("<svg onload=alert(1)>".into());
         input.threshold_curves[0].code = evil.into();
+        if let Some(section) = input.learning_curve.as_mut() {
+            section.model = evil.into();
+            section.curve.verdict = evil.into();
+        }
         input.notes.push(evil.into());
         let html = render(&input);
         assert!(

@@ -40,6 +40,8 @@ pub const THRESHOLDS_FILE: &str = "thresholds.json";
 /// optional: models trained before it existed give raw sigmoid scores.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
+/// The learning curve of the training data ([`crate::train::curve::SavedCurve`]), when measured.
+pub const CURVE_FILE: &str = "curve.json";
 /// Fine-tuned models only: the change to every encoder weight, applied to the referenced
 /// encoder at load time, so the model directory never holds a copy of third-party weights.
 pub const ENCODER_DELTA_FILE: &str = "encoder_delta.safetensors";

@@ -197,7 +197,7 @@ pub fn write_codings(
             if !memos.is_empty() {
                 content.push_str(&format!(
                     "\n        <{prefix}Description>{}</{prefix}Description>",
-                    escape(&memos.join("\n"))
+                    escape(memos.join("\n"))
                 ));
             }
             for code in codes {

@@ -12,7 +12,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::head::{self, HeadData, HeadSpec};
 use super::{HeadSettings, calibrate, positive_weights, split, targets};
@@ -63,7 +63,7 @@ impl CurveSettings {
 }
 
 /// The scores at one training size.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CurvePoint {
     pub n_train: usize,
     /// Means over the repeats.
@@ -77,7 +77,7 @@ pub struct CurvePoint {
 }
 
 /// `kappa(n) = asymptote - scale * n^-exponent`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PowerLaw {
     pub asymptote: f64,
     pub scale: f64,
@@ -97,7 +97,7 @@ impl PowerLaw {
 }
 
 /// A learning curve and what it says.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Curve {
     pub points: Vec<CurvePoint>,
     pub target_kappa: f64,
@@ -112,6 +112,17 @@ pub struct Curve {
     pub repeats: usize,
     /// The estimate in words.
     pub verdict: String,
+}
+
+/// A trained model's learning curve (`curve.json` in the model directory) and what it was
+/// measured on, so `agree --report` can show it beside the model's agreement on that project.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedCurve {
+    /// The training data as given to `train`.
+    pub data: String,
+    /// The REFI-QDA project's name, when the data was a project.
+    pub project_name: Option<String>,
+    pub curve: Curve,
 }
 
 /// What `discotag curve` reads.

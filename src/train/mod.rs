@@ -547,6 +547,16 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         .zip(summary.platt.iter().copied())
         .collect();
     model::write_json(&staging.join(model::CALIBRATION_FILE), &platt_by_code)?;
+    if let Some(curve) = &summary.curve {
+        let saved = curve::SavedCurve {
+            data: config.data.display().to_string(),
+            project_name: labelled::is_project(&config.data)
+                .then(|| labelled::project::project_name(&config.data).ok())
+                .flatten(),
+            curve: curve.clone(),
+        };
+        model::write_json(&staging.join(model::CURVE_FILE), &saved)?;
+    }
     share_like_the_rest(&staging)?;
 
     for path in &config.test {
@@ -702,7 +712,8 @@ pub fn staging_dir(out: &Path) -> PathBuf {
 }
 
 /// What a model directory holds; `--out` may replace a folder holding only these.
-const MODEL_DIR_ENTRIES: [&str; 10] = [
+const MODEL_DIR_ENTRIES: [&str; 11] = [
+    model::CURVE_FILE,
     model::CODEBOOK_FILE,
     model::ENCODER_REF_FILE,
     model::HEAD_WEIGHTS_FILE,

@@ -645,6 +645,35 @@ fn a_coded_project_trains_and_evaluates_like_the_same_labels_in_jsonl() {
     );
     let (_, n) = f1("own-codes", &train_qdpx, &[]);
     assert!(n > 0);
+    assert!(
+        card.contains("Learning curve of the training data"),
+        "{card}"
+    );
+
+    // agree --report shows that curve when the model is compared on the project it learnt from
+    wd.command(&["label", "--model", "own-codes", "--out", "labelled"])
+        .arg(&train_qdpx)
+        .assert()
+        .success();
+    wd.command(&["agree", "--reference"])
+        .arg(&train_qdpx)
+        .args([
+            "--candidate",
+            "labelled",
+            "--model",
+            "own-codes",
+            "--bootstrap",
+            "0",
+        ])
+        .args(["--report", "report.html"])
+        .assert()
+        .success();
+    let report = std::fs::read_to_string(wd.path().join("report.html")).unwrap();
+    assert!(report.contains("How much coding is enough"));
+    assert!(
+        report.contains("trained from project &quot;train-300&quot;"),
+        "names the project"
+    );
 
     // a coder named for labelled utterances is a usage error, before any work
     wd.command(&["eval", "--model", "own-codes", "--coder", "x", "--data"])
