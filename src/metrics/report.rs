@@ -1773,8 +1773,7 @@ impl Page<'_> {
         }
         put!(
             self.out,
-            "</tbody></table><p>Target macro κ {}: {}.</p></section>\n",
-            fixed2(curve.target_kappa).unwrap_or_default(),
+            "</tbody></table><p>Estimate: {}.</p></section>\n",
             esc(&curve.verdict)
         );
     }

@@ -282,10 +282,7 @@ impl Curve {
                 f.asymptote, f.scale, f.exponent
             ));
         }
-        t.push_str(&format!(
-            " Target macro kappa {:.2}: {}.\n",
-            self.target_kappa, self.verdict
-        ));
+        t.push_str(&format!(" Estimate: {}.\n", self.verdict));
         t
     }
 }
