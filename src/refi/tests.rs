@@ -490,6 +490,19 @@ fn merges_a_codes_touching_spans_and_shares_selections_between_codes() {
 }
 
 #[test]
+fn codings_with_a_memo_keep_their_own_selection() {
+    let text: Vec<char> = "Aaa bbb.".chars().collect();
+    let noted = |start, end, memo: &str| NewCoding {
+        memo: Some(memo.into()),
+        ..coding("s", "x", start, end)
+    };
+    let codings = [noted(0, 3, "first"), noted(4, 8, "second")];
+    let refs: Vec<&NewCoding> = codings.iter().collect();
+    let got: Vec<((u64, u64), Vec<&str>)> = write::selections(&text, &refs).into_iter().collect();
+    assert_eq!(got, [((0, 3), vec!["x"]), ((4, 8), vec!["x"])]);
+}
+
+#[test]
 fn writes_codings_back_and_reads_them_again() {
     let original = fixture_qdpx();
     let before = read_project(&original, "in.qdpx").unwrap();

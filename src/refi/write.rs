@@ -326,19 +326,27 @@ fn resolve_codes(
     out
 }
 
-/// Merges each code's spans and groups codes by identical span: `(start, end) -> codes`.
+/// Merges each code's spans and groups codes by identical span: `(start, end) -> codes`. A
+/// coding with a memo is a passage of its own and is never merged with its neighbours.
 pub(super) fn selections<'c>(
     chars: &[char],
     codings: &[&'c NewCoding],
 ) -> BTreeMap<(u64, u64), Vec<&'c str>> {
     let mut by_code: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut out: BTreeMap<(u64, u64), Vec<&str>> = BTreeMap::new();
     for coding in codings {
+        if coding.memo.is_some() {
+            let codes = out.entry((coding.start, coding.end)).or_default();
+            if !codes.contains(&coding.code.as_str()) {
+                codes.push(coding.code.as_str());
+            }
+            continue;
+        }
         by_code
             .entry(coding.code.as_str())
             .or_default()
             .push((coding.start, coding.end));
     }
-    let mut out: BTreeMap<(u64, u64), Vec<&str>> = BTreeMap::new();
     for (code, mut spans) in by_code {
         spans.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -351,7 +359,10 @@ pub(super) fn selections<'c>(
             }
         }
         for span in merged {
-            out.entry(span).or_default().push(code);
+            let codes = out.entry(span).or_default();
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
         }
     }
     out
