@@ -85,11 +85,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )?;
         for (i, s) in suggestions.iter().enumerate() {
             let text: String = s.text.chars().take(100).collect();
+            let place = match (&s.record_id, s.record_index) {
+                (Some(id), _) => format!("{}, record {id}", s.doc_id),
+                (None, Some(index)) => format!("{}, record_index {index}", s.doc_id),
+                (None, None) => s.doc_id.clone(),
+            };
             writeln!(
                 stdout,
-                "{:>3}. {} [{}..{}] {}\n     {}{}\n",
+                "{:>3}. {place} [{}..{}] {}\n     {}{}\n",
                 i + 1,
-                s.doc_id,
                 s.char_start,
                 s.char_end,
                 s.reason,

@@ -234,5 +234,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         summary.seconds,
         config.out.display()
     );
+    if summary.mode == Mode::Head && summary.train_size + summary.dev_size >= FINETUNE_HINT_UNITS {
+        eprintln!(
+            "discotag: with {} coded units, fine-tuning (--mode finetune; minutes, about 3 GB of memory) may do better: it beat the head from about {FINETUNE_HINT_UNITS} units on both codebooks in docs/FEW_SHOT.md. Compare the two on held-out data.",
+            summary.train_size + summary.dev_size
+        );
+    }
     Ok(exit::SUCCESS)
 }
+
+/// From this many coded units, fine-tuning beat a head on dev (docs/FEW_SHOT.md), so `train
+/// --mode head` mentions it.
+const FINETUNE_HINT_UNITS: usize = 50;
