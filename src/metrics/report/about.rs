@@ -2,6 +2,8 @@
 
 use maud::{Markup, html};
 
+use super::section;
+
 pub(super) fn about() -> Markup {
     let glossary = [
         (
@@ -29,19 +31,16 @@ pub(super) fn about() -> Markup {
             "Where shown, the range of values compatible with the data, found by resampling the units many times (bootstrap). Wide intervals mean few examples: treat the point value with caution.",
         ),
     ];
-    html! {
-        section id="about" {
-            h2 { "What the statistics mean" } "\n"
-            p { "Each code is compared on its own: for every unit, did each coder apply the code or not? The statistics summarise how often those yes/no decisions match." } "\n"
-            dl class="glossary" {
-                "\n"
-                @for (term, meaning) in glossary {
-                    div { dt { (term) } dd { (meaning) } } "\n"
-                }
-            }
+    let body = html! {
+        p { "Each code is compared on its own: for every unit, did each coder apply the code or not? The statistics summarise how often those yes/no decisions match." } "\n"
+        dl class="glossary" {
             "\n"
-            p class="muted" { "Verbal labels such as “substantial agreement” for κ above 0.6 are conventions, not findings: report the values, the intervals and the number of units." } "\n"
+            @for (term, meaning) in glossary {
+                div { dt { (term) } dd { (meaning) } } "\n"
+            }
         }
         "\n"
-    }
+        p class="muted" { "Verbal labels such as “substantial agreement” for κ above 0.6 are conventions, not findings: report the values, the intervals and the number of units." } "\n"
+    };
+    section("about", "What the statistics mean", body)
 }

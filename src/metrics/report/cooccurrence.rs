@@ -2,33 +2,32 @@
 
 use maud::{Markup, html};
 
-use super::{BLUES, Cooccurrence, MAX_FREQUENCY_ROWS, Page, blues, clip, count, d1, share};
+use super::{
+    BLUES, Cooccurrence, MAX_FREQUENCY_ROWS, Page, blues, clip, count, d1, section, share,
+};
 
 pub(super) fn cooccurrence(page: &Page) -> Markup {
     let input = page.input;
     if input.cooccurrence.is_empty() {
         return html! {};
     }
-    html! {
-        section id="cooccurrence" {
-            h2 { "Which codes are used together" } "\n"
-            p { "Passages often combine discourses. Each grid shows, for one coder, how many units carry two codes at once. Read it across a row: a cell gives the number of units with the row’s code that also carry the column’s code, and that number as a share of all units with the row’s code. The darker the cell, the larger the share. The diagonal gives the number of units with each code and their share of all units." }
-            @if let Some(example) = example(page) {
-                p class="example" { (example) }
-            }
-            (legend(page))
-            div class="heatmaps" {
-                @for co in &input.cooccurrence {
-                    figure class="heatmap" {
-                        figcaption { strong { (co.coder) } " · " (count(co.n_units)) " units" }
-                        (heatmap(page, co))
-                    }
+    let body = html! {
+        p { "Passages often combine discourses. Each grid shows, for one coder, how many units carry two codes at once. Read it across a row: a cell gives the number of units with the row’s code that also carry the column’s code, and that number as a share of all units with the row’s code. The darker the cell, the larger the share. The diagonal gives the number of units with each code and their share of all units." }
+        @if let Some(example) = example(page) {
+            p class="example" { (example) }
+        }
+        (legend(page))
+        div class="heatmaps" {
+            @for co in &input.cooccurrence {
+                figure class="heatmap" {
+                    figcaption { strong { (co.coder) } " · " (count(co.n_units)) " units" }
+                    (heatmap(page, co))
                 }
             }
-            (pairs_table(page))
         }
-        "\n"
-    }
+        (pairs_table(page))
+    };
+    section("cooccurrence", "Which codes are used together", body)
 }
 
 /// A sentence reading one cell of the first grid aloud, as a worked example.

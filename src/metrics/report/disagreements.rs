@@ -2,7 +2,9 @@
 
 use maud::{Markup, html};
 
-use super::{CANDIDATE_COLOUR, DisagreementRow, EXCERPT_CHARS, INK, Page, count, d1, excerpt};
+use super::{
+    CANDIDATE_COLOUR, DisagreementRow, EXCERPT_CHARS, INK, Page, count, d1, excerpt, section,
+};
 
 pub(super) fn disagreements(page: &Page) -> Markup {
     let input = page.input;
@@ -20,24 +22,21 @@ pub(super) fn disagreements(page: &Page) -> Markup {
         _ => format!("These are {shown} units on which the coders disagree, "),
     };
     let scored = input.disagreements.iter().any(|d| d.scores.is_some());
-    html! {
-        section id="disagreements" {
-            h2 { "Where the coders disagree" } "\n"
-            p {
-                (of_total)
-                @if scored {
-                    "starting with those on which the model was most confident. Scores run from 0 to 1; the tick on each score bar is the model’s threshold for that code"
-                } @else {
-                    "in the order given"
-                }
-                ". Rows marked " span class="diff-mark" { "≠" } " are the codes on which they differ. Reading these passages is the quickest way to see whether a disagreement is the model’s error, a human slip, or a genuinely ambiguous passage that the codebook could define better."
+    let body = html! {
+        p {
+            (of_total)
+            @if scored {
+                "starting with those on which the model was most confident. Scores run from 0 to 1; the tick on each score bar is the model’s threshold for that code"
+            } @else {
+                "in the order given"
             }
-            @for (i, d) in input.disagreements.iter().enumerate() {
-                (disagreement(page, i, d))
-            }
+            ". Rows marked " span class="diff-mark" { "≠" } " are the codes on which they differ. Reading these passages is the quickest way to see whether a disagreement is the model’s error, a human slip, or a genuinely ambiguous passage that the codebook could define better."
         }
-        "\n"
-    }
+        @for (i, d) in input.disagreements.iter().enumerate() {
+            (disagreement(page, i, d))
+        }
+    };
+    section("disagreements", "Where the coders disagree", body)
 }
 
 fn code_list(codes: &[&String]) -> Markup {

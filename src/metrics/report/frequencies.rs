@@ -4,7 +4,7 @@ use maud::{Markup, html};
 
 use super::{
     CANDIDATE_COLOUR, FrequencyRow, FrequencyTable, MAX_FREQUENCY_ROWS, Page, REFERENCE_COLOUR,
-    count, d1, share, swatch_bar,
+    count, d1, section, share, swatch_bar,
 };
 
 pub(super) fn frequencies(page: &Page) -> Markup {
@@ -12,25 +12,22 @@ pub(super) fn frequencies(page: &Page) -> Markup {
     if input.frequencies.is_empty() {
         return html! {};
     }
-    html! {
-        section id="frequencies" {
-            h2 { "Where the codes occur" } "\n"
-            p {
-                "How often each coder applied each code, broken down by speaker or by a field of the transcripts’ metadata. The top bar is the reference ("
-                (page.coder_tag(true)) "), the bottom bar the candidate (" (page.coder_tag(false))
-                "); a full-width bar would mean every unit of that row carries the code. Numbers are unit counts."
-            }
-            "\n"
-            div class="legend" {
-                span { (swatch_bar(REFERENCE_COLOUR)) (page.coder_tag(true)) }
-                span { (swatch_bar(CANDIDATE_COLOUR)) (page.coder_tag(false)) }
-            }
-            @for table in &input.frequencies {
-                (frequency_table(page, table))
-            }
+    let body = html! {
+        p {
+            "How often each coder applied each code, broken down by speaker or by a field of the transcripts’ metadata. The top bar is the reference ("
+            (page.coder_tag(true)) "), the bottom bar the candidate (" (page.coder_tag(false))
+            "); a full-width bar would mean every unit of that row carries the code. Numbers are unit counts."
         }
         "\n"
-    }
+        div class="legend" {
+            span { (swatch_bar(REFERENCE_COLOUR)) (page.coder_tag(true)) }
+            span { (swatch_bar(CANDIDATE_COLOUR)) (page.coder_tag(false)) }
+        }
+        @for table in &input.frequencies {
+            (frequency_table(page, table))
+        }
+    };
+    section("frequencies", "Where the codes occur", body)
 }
 
 /// How a row of a frequency table is labelled.

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::{
     Chance, CodeStats, GRID, INK, LevelSection, MUTED, Page, bracketed, clip, count, d1, marker,
-    swatch_marker, tick_label, ticks,
+    section, swatch_marker, tick_label, ticks,
 };
 
 const PLOT_X0: f64 = 200.0;
@@ -17,45 +17,47 @@ pub(super) fn level(page: &Page, index: usize, level: &LevelSection) -> Markup {
         .iter()
         .chain([&level.macro_stats])
         .any(|s| Chance::ALL.iter().any(|c| c.interval(s).is_some()));
-    html! {
-        section id=(format!("level-{}", index + 1)) {
-            h2 { "Agreement by code: " (level.name) }
-            @if !level.description.is_empty() {
-                p { (level.description) }
-            }
-            p class="muted" { (count(level.n_units)) " units compared." }
-            @if level.per_code.is_empty() {
-                p { "No code was compared at this level." }
-            } @else {
-                figure class="chart" {
-                    div class="legend" {
-                        @for c in Chance::ALL {
-                            span { (swatch_marker(c.shape(), c.colour())) (c.name()) " (" (c.symbol()) ")" }
-                        }
-                        @if any_interval {
-                            span {
-                                svg class="swatch" width="30" height="16" viewBox="0 0 30 16" aria-hidden="true" {
-                                    path d="M3 4v8M3 8h24M27 4v8" stroke=(MUTED) stroke-width="1.5" fill="none" {}
-                                }
-                                "95% interval"
-                            }
-                        }
+    let body = html! {
+        @if !level.description.is_empty() {
+            p { (level.description) }
+        }
+        p class="muted" { (count(level.n_units)) " units compared." }
+        @if level.per_code.is_empty() {
+            p { "No code was compared at this level." }
+        } @else {
+            figure class="chart" {
+                div class="legend" {
+                    @for c in Chance::ALL {
+                        span { (swatch_marker(c.shape(), c.colour())) (c.name()) " (" (c.symbol()) ")" }
                     }
-                    (agreement_chart(page, level))
-                    figcaption {
-                        "Each code’s chance-corrected agreement: a marker is the estimate"
-                        @if any_interval {
-                            ", the whiskers its 95% interval"
-                        } @else {
-                            " (no intervals were computed at this level)"
+                    @if any_interval {
+                        span {
+                            svg class="swatch" width="30" height="16" viewBox="0 0 30 16" aria-hidden="true" {
+                                path d="M3 4v8M3 8h24M27 4v8" stroke=(MUTED) stroke-width="1.5" fill="none" {}
+                            }
+                            "95% interval"
                         }
-                        ". The solid line is chance (0); the dashed line is 0.8. The values are repeated on the right."
                     }
                 }
-                (stats_table(page, level))
+                (agreement_chart(page, level))
+                figcaption {
+                    "Each code’s chance-corrected agreement: a marker is the estimate"
+                    @if any_interval {
+                        ", the whiskers its 95% interval"
+                    } @else {
+                        " (no intervals were computed at this level)"
+                    }
+                    ". The solid line is chance (0); the dashed line is 0.8. The values are repeated on the right."
+                }
             }
+            (stats_table(page, level))
         }
-    }
+    };
+    section(
+        &format!("level-{}", index + 1),
+        &format!("Agreement by code: {}", level.name),
+        body,
+    )
 }
 
 fn agreement_chart(page: &Page, level: &LevelSection) -> Markup {

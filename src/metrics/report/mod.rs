@@ -601,6 +601,18 @@ struct Page<'a> {
 
 const NA_TITLE: &str = "Not defined for this code: see “n/a” in the notes at the end.";
 
+/// One section of the page: its anchor (`id`, the target of the contents), its heading and
+/// its body, then a line break.
+fn section(id: &str, heading: &str, body: Markup) -> Markup {
+    html! {
+        section id=(id) {
+            h2 { (heading) } "\n"
+            (body)
+        }
+        "\n"
+    }
+}
+
 impl Page<'_> {
     fn id(&self, prefix: &str) -> String {
         self.next_id.set(self.next_id.get() + 1);
@@ -721,12 +733,12 @@ impl Page<'_> {
                         (summary::summary(self))
                         (about::about())
                         @for (i, level) in input.levels.iter().enumerate() {
-                            (level::level(self, i, level)) "\n"
+                            (level::level(self, i, level))
                         }
                         (cooccurrence::cooccurrence(self))
                         (frequencies::frequencies(self))
                         (disagreements::disagreements(self))
-                        (thresholds::thresholds(self)) "\n"
+                        (thresholds::thresholds(self))
                         (learning_curve::learning_curve(self))
                         (notes::notes(self))
                         footer {

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::Page;
+use super::{Page, section};
 
 /// Rendered last: by then every section has set `na_used` if it printed an "n/a".
 pub(super) fn notes(page: &Page) -> Markup {
@@ -11,21 +11,18 @@ pub(super) fn notes(page: &Page) -> Markup {
     if input.notes.is_empty() && !na {
         return html! {};
     }
-    html! {
-        section id="notes" {
-            h2 { "Notes" }
-            ul class="notes" {
-                @if na {
-                    li {
-                        strong { "n/a" }
-                        " marks a statistic that is not defined for a code, usually because one or both coders never (or always) used it, so there is nothing to correct for chance or to divide by. It is not a zero: look at the counts."
-                    }
-                }
-                @for note in &input.notes {
-                    li { (note) }
+    let body = html! {
+        ul class="notes" {
+            @if na {
+                li {
+                    strong { "n/a" }
+                    " marks a statistic that is not defined for a code, usually because one or both coders never (or always) used it, so there is nothing to correct for chance or to divide by. It is not a zero: look at the counts."
                 }
             }
+            @for note in &input.notes {
+                li { (note) }
+            }
         }
-        "\n"
-    }
+    };
+    section("notes", "Notes", body)
 }

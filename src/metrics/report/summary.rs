@@ -2,25 +2,22 @@
 
 use maud::{Markup, html};
 
-use super::{CodeStats, Page, count};
+use super::{CodeStats, Page, count, section};
 
 pub(super) fn summary(page: &Page) -> Markup {
     let input = page.input;
     if input.levels.is_empty() {
         return html! {};
     }
-    html! {
-        section id="summary" {
-            h2 { "At a glance" } "\n"
-            p { "Averages over all codes, each code counting equally. The closer to 1, the closer the two coders; 0 means no more agreement than chance would give. The sections below break these down by code." } "\n"
-            div class="cards" {
-                @for level in &input.levels {
-                    (card(page, level))
-                }
+    let body = html! {
+        p { "Averages over all codes, each code counting equally. The closer to 1, the closer the two coders; 0 means no more agreement than chance would give. The sections below break these down by code." } "\n"
+        div class="cards" {
+            @for level in &input.levels {
+                (card(page, level))
             }
         }
-        "\n"
-    }
+    };
+    section("summary", "At a glance", body)
 }
 
 fn card(page: &Page, level: &super::LevelSection) -> Markup {

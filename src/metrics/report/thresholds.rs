@@ -6,19 +6,19 @@ use std::fmt::Write as _;
 use maud::{Markup, html};
 
 use super::{
-    Chance, F1_COLOUR, GRID, INK, Page, Shape, ThresholdCurve, ThresholdPoint, d1, marker,
+    Chance, F1_COLOUR, GRID, INK, Page, Shape, ThresholdCurve, ThresholdPoint, d1, marker, section,
     swatch_line, tick_label, ticks,
 };
+
+const HEADING: &str = "How the model’s threshold changes agreement";
 
 pub(super) fn thresholds(page: &Page) -> Markup {
     let input = page.input;
     if input.threshold_curves.is_empty() {
-        return html! {
-            section id="thresholds" {
-                h2 { "How the model’s threshold changes agreement" }
-                p { "Not shown: these curves need the candidate’s scores, and this candidate has none (a human coder, or codes imported without scores)." }
-            }
+        let body = html! {
+            p { "Not shown: these curves need the candidate’s scores, and this candidate has none (a human coder, or codes imported without scores)." }
         };
+        return section("thresholds", HEADING, body);
     }
     // One vertical scale for all charts, so that they can be compared at a glance.
     let lowest = input
@@ -29,23 +29,21 @@ pub(super) fn thresholds(page: &Page) -> Markup {
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::min);
     let y_lo = ((lowest * 4.0).floor() / 4.0).max(-1.0);
-    html! {
-        section id="thresholds" {
-            h2 { "How the model’s threshold changes agreement" }
-            p { "The model gives each unit a score from 0 to 1 for each code and applies the code when the score reaches a threshold. A lower threshold applies the code more often, a higher one more sparingly. Each chart shows how agreement with the reference would change with the threshold; the vertical line is the threshold the model uses, chosen on held-out development data, not on these units." }
-            "\n"
-            div class="legend" {
-                span { (swatch_line(Chance::Kappa.colour(), None, Some(Shape::Circle))) "Cohen’s κ" }
-                span { (swatch_line(F1_COLOUR, Some("7 4"), Some(Shape::Triangle))) "F1" }
-                span { (swatch_line(INK, Some("2 3"), None)) "the model’s threshold, with κ and F1 there" }
-            }
-            div class="curves" {
-                @for curve in &input.threshold_curves {
-                    (chart(page, curve, y_lo))
-                }
+    let body = html! {
+        p { "The model gives each unit a score from 0 to 1 for each code and applies the code when the score reaches a threshold. A lower threshold applies the code more often, a higher one more sparingly. Each chart shows how agreement with the reference would change with the threshold; the vertical line is the threshold the model uses, chosen on held-out development data, not on these units." }
+        "\n"
+        div class="legend" {
+            span { (swatch_line(Chance::Kappa.colour(), None, Some(Shape::Circle))) "Cohen’s κ" }
+            span { (swatch_line(F1_COLOUR, Some("7 4"), Some(Shape::Triangle))) "F1" }
+            span { (swatch_line(INK, Some("2 3"), None)) "the model’s threshold, with κ and F1 there" }
+        }
+        div class="curves" {
+            @for curve in &input.threshold_curves {
+                (chart(page, curve, y_lo))
             }
         }
-    }
+    };
+    section("thresholds", HEADING, body)
 }
 
 /// One small chart; `y_lo` is the bottom of the vertical axis (at most 0).
