@@ -96,21 +96,13 @@ fn export(args: ExportArgs) -> anyhow::Result<u8> {
             other_rows += 1;
             continue;
         };
-        let (start, end) = (row.char_start.max(0) as u64, row.char_end.max(0) as u64);
-        let span: String = source
-            .plain_text
-            .chars()
-            .skip(start as usize)
-            .take(end.saturating_sub(start) as usize)
-            .collect();
-        if span != row.text {
-            bail!(
-                "row {} of {:?} (characters {start}..{end}) does not match source {:?} of {display}: was the dataset labelled from another version of the project?",
-                row.segment_index,
-                row.doc_id,
-                source.name
-            );
-        }
+        let (start, end) = checked_span(
+            source,
+            (row.char_start, row.char_end),
+            &row.text,
+            &format!("row {} of {:?}", row.segment_index, row.doc_id),
+            &display,
+        )?;
         codings.extend(row.labels.iter().map(|label| NewCoding {
             source_guid: source.guid.clone(),
             code: label.clone(),
@@ -175,6 +167,31 @@ fn codebook(args: CodebookArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// A dataset segment's code-point range in `source`, checked to slice exactly its text, so that
+/// codings never land on other words than the ones labelled.
+pub(super) fn checked_span(
+    source: &refi::TextSource,
+    (char_start, char_end): (i64, i64),
+    text: &str,
+    what: &str,
+    project: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let (start, end) = (char_start.max(0) as u64, char_end.max(0) as u64);
+    let span: String = source
+        .plain_text
+        .chars()
+        .skip(start as usize)
+        .take(end.saturating_sub(start) as usize)
+        .collect();
+    if span != text {
+        bail!(
+            "{what} (characters {start}..{end}) does not match source {:?} of {project}: was the dataset labelled from another version of the project?",
+            source.name
+        );
+    }
+    Ok((start, end))
 }
 
 /// Whether two paths name the same existing file.

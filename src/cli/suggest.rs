@@ -125,20 +125,13 @@ fn write_project(
                 s.char_end
             );
         };
-        let (start, end) = (s.char_start.max(0) as u64, s.char_end.max(0) as u64);
-        let span: String = source
-            .plain_text
-            .chars()
-            .skip(start as usize)
-            .take(end.saturating_sub(start) as usize)
-            .collect();
-        if span != s.text {
-            bail!(
-                "segment {:?} [{start}..{end}] does not match source {:?} of {display}: was the dataset labelled from another version of the project?",
-                s.doc_id,
-                source.name
-            );
-        }
+        let (start, end) = super::qdpx::checked_span(
+            source,
+            (s.char_start, s.char_end),
+            &s.text,
+            &format!("segment {:?}", s.doc_id),
+            &display,
+        )?;
         codings.push(NewCoding {
             source_guid: source.guid.clone(),
             code: SUGGESTION_CODE.into(),
