@@ -314,15 +314,21 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         .chain(&config.dev)
         .chain(&config.test)
         .any(|p| labelled::is_project(p));
-    let early_tokenizer = if projects {
-        let dir = config.encoder.resolve(&config.out, config.offline)?;
-        Some(crate::tokenize::TextTokenizer::from_file(
-            &dir.join("tokenizer.json"),
-            config.max_tokens,
-        )?)
+    // resolving verifies the weights' sha256, so it is done once and kept
+    let early_encoder_dir = if projects {
+        Some(config.encoder.resolve(&config.out, config.offline)?)
     } else {
         None
     };
+    let early_tokenizer = early_encoder_dir
+        .as_ref()
+        .map(|dir| {
+            crate::tokenize::TextTokenizer::from_file(
+                &dir.join("tokenizer.json"),
+                config.max_tokens,
+            )
+        })
+        .transpose()?;
     let budget = early_tokenizer
         .as_ref()
         .map(|t| (config.max_tokens, t as &dyn crate::segment::TokenBudget));
@@ -379,7 +385,10 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         // what a failed run left: nothing of it is reused without --resume
         let _ = std::fs::remove_dir_all(&staging);
     }
-    let encoder_dir = config.encoder.resolve(&config.out, config.offline)?;
+    let encoder_dir = match early_encoder_dir {
+        Some(dir) => dir,
+        None => config.encoder.resolve(&config.out, config.offline)?,
+    };
     let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
     let code_names = codebook.code_names();
     let codes = code_names.len();
