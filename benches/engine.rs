@@ -1,5 +1,6 @@
-//! The inference engine: its matrix products at the encoder's shapes (throughput in FLOP/s,
-//! shown by criterion as elements/s), and the real encoder on 128 utterances on one thread,
+//! The inference engine: its matrix products at the encoders' shapes (all-MiniLM-L6-v2's 384
+//! wide, all-mpnet-base-v2's 768) in every precision (throughput in FLOP/s or int8 OP/s, shown
+//! by criterion as elements/s; int8 also on its portable kernel, the fallback's cost), and the real encoder on 128 utterances on one thread,
 //! to compare with `encode/sorted_batches_of_32` (candle) in the `classify` bench.
 
 mod common;
@@ -26,13 +27,25 @@ fn gemm_shapes(c: &mut Criterion) {
             Some(Activation::GeluErf),
         ),
         ("output_1536x384", 1536, 384, None),
+        ("mpnet_qkv_768x2304", 768, 2304, None),
+        ("mpnet_output_3072x768", 3072, 768, None),
     ];
-    for precision in [Precision::F32, Precision::Bf16] {
+    let best = Isa::from_env().unwrap();
+    let mut kernels: Vec<(Precision, Kernel)> = [Precision::F32, Precision::Bf16, Precision::Int8]
+        .iter()
+        .map(|&p| (p, Kernel::choose(p, best)))
+        .collect();
+    if Kernel::choose(Precision::Int8, Isa::Portable) != Kernel::choose(Precision::Int8, best) {
+        kernels.push((
+            Precision::Int8,
+            Kernel::choose(Precision::Int8, Isa::Portable),
+        ));
+    }
+    for (precision, kernel) in kernels {
         for &(name, inputs, outputs, act) in &shapes {
             let weight: Vec<f32> = (0..inputs * outputs)
                 .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
                 .collect();
-            let kernel = Kernel::choose(precision, Isa::from_env().unwrap());
             let bias = vec![0.1; outputs];
             let packed = PackedLinear::new(&weight, outputs, inputs, &bias, precision, kernel);
             let a: Vec<f32> = (0..ROWS * inputs)
@@ -63,7 +76,7 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ids.len() as u64));
-    for precision in [Precision::F32, Precision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
         let engine = InferenceEncoder::new(&loaded.encoder, precision).unwrap();
         let mut ws = discotag::model::engine::Workspace::default();
         group.bench_function(

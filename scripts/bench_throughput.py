@@ -11,8 +11,12 @@
    PyTorch and transformers under target/bench-venv), runs each on the same texts with the
    same encoder files: tokenisation included, batches of 32 sorted by length, the same threads,
    at most 256 tokens, mean pooling. Peers: onnxruntime fp32 (the model exported to ONNX by
-   torch), PyTorch fp32, PyTorch bf16 autocast.
-4. Prints one table and the ratios, and writes them as JSON (`--json`).
+   torch, with onnxruntime's BERT fusions), onnxruntime int8 (that model through
+   `quantize_dynamic`, QInt8 weights: onnxruntime's own dynamic quantisation), PyTorch fp32,
+   PyTorch bf16 autocast.
+4. Prints one table with each run's rate of useful work (the encoder's multiply-adds per
+   token, as GOP/s) and its share of the fp32 matrix peak measured here (PyTorch's fp32
+   product of square matrices, the best of NumPy's and PyTorch's at 1024 to 4096), and the ratios; writes them as JSON (`--json`).
 
 Usage:
   python3 scripts/bench_throughput.py                  # discotag only
@@ -76,9 +80,13 @@ def run_discotag(binary: Path, corpus: Path, threads: int, precision: str, repea
             wall = time.perf_counter() - start
             if done.returncode != 0:
                 sys.exit(f"discotag failed ({done.returncode}):\n{done.stderr}")
-            run = json.loads((Path(out) / "manifest.json").read_text())["runs"][-1]
+            manifest = json.loads((Path(out) / "manifest.json").read_text())
+            run = manifest["runs"][-1]
             result = {
                 "name": f"discotag {precision}",
+                "precision_used": manifest["identity"]["precision"],
+                "kernel": run.get("kernel", ""),
+                "precision_reason": run.get("precision_reason", ""),
                 "seconds": wall,
                 "utterances": run["segments"],
                 "tokens": run["tokens"],
@@ -118,7 +126,7 @@ def pool(hidden, mask):
     mean = (hidden * m).sum(1) / m.sum(1)
     return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
-if which == "onnxruntime-fp32":
+if which.startswith("onnxruntime"):
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -170,6 +178,10 @@ torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), sys.argv[2], input_n
                   output_names=["last_hidden_state"],
                   dynamic_axes={n: {0: "batch", 1: "len"} for n in names + ["last_hidden_state"]},
                   opset_version=17, dynamo=False)
+# int8 from the plain export: the fused graph's contrib operators defeat the quantiser's shape
+# inference. onnxruntime fuses the quantised graph itself when it loads it.
+from onnxruntime.quantization import QuantType, quantize_dynamic
+quantize_dynamic(sys.argv[2], sys.argv[3], weight_type=QuantType.QInt8)
 try:  # onnxruntime's own BERT fusions (attention, skip layer norm, GELU): the peer at its best
     from onnxruntime.transformers.optimizer import optimize_model
     config = model.model.config
@@ -178,6 +190,23 @@ try:  # onnxruntime's own BERT fusions (attention, skip layer norm, GELU): the p
     print("fused", file=sys.stderr)
 except Exception as e:
     print(f"onnxruntime's BERT optimiser failed, the plain export is used: {e}", file=sys.stderr)
+'''
+
+PEAK_CODE = r'''
+import sys, time, numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+rates = []
+for n in (1024, 2048, 4096):
+    a, b = np.random.randn(n, n).astype(np.float32), np.random.randn(n, n).astype(np.float32)
+    for product in (lambda: a @ b, lambda: torch.from_numpy(a) @ torch.from_numpy(b)):
+        product()
+        best = float("inf")
+        for _ in range(6):
+            start = time.perf_counter()
+            product()
+            best = min(best, time.perf_counter() - start)
+        rates.append(2 * n ** 3 / best / 1e9)
+print(max(rates))
 '''
 
 
@@ -200,15 +229,17 @@ def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work:
     script = work / "peer.py"
     script.write_text(PEER_CODE)
     onnx_path = work / "model.onnx"
+    int8_path = work / "model-int8.onnx"
     results = []
-    exported = subprocess.run([str(python), "-c", EXPORT_CODE, str(encoder_dir), str(onnx_path)], capture_output=True, text=True)
+    exported = subprocess.run([str(python), "-c", EXPORT_CODE, str(encoder_dir), str(onnx_path), str(int8_path)], capture_output=True, text=True)
     if exported.returncode != 0:
         print(f"ONNX export failed, skipping onnxruntime:\n{exported.stderr[-2000:]}", file=sys.stderr)
-    for which in ["onnxruntime-fp32", "pytorch-fp32", "pytorch-bf16-autocast"]:
+    for which in ["onnxruntime-fp32", "onnxruntime-int8", "pytorch-fp32", "pytorch-bf16-autocast"]:
         if which.startswith("onnx") and exported.returncode != 0:
             continue
         features = work / f"{which}.npy"
-        cmd = ["/usr/bin/time", "-v", str(python), str(script), str(encoder_dir), str(corpus), str(threads), which, str(onnx_path), str(features)]
+        model_path = int8_path if which == "onnxruntime-int8" else onnx_path
+        cmd = ["/usr/bin/time", "-v", str(python), str(script), str(encoder_dir), str(corpus), str(threads), which, str(model_path), str(features)]
         best = None
         for _ in range(repeats):
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -232,12 +263,39 @@ def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work:
     return results
 
 
+def fp32_peak_gflops(threads: int) -> float | None:
+    """The best fp32 rate of NumPy's and PyTorch's large square products: the machine's practical
+    fp32 peak."""
+    if not venv_python().exists():
+        return None
+    done = subprocess.run([str(venv_python()), "-c", PEAK_CODE, str(threads)], capture_output=True, text=True)
+    return float(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def encoder_ops_per_token(encoder_dir: Path, mean_tokens: float) -> float:
+    """Multiply-adds x 2 per token of the encoder's products: the four linear layers per layer,
+    and attention's two products over a segment of the corpus's mean length."""
+    config = json.loads((encoder_dir / "config.json").read_text())
+    h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    linear = 3 * h * h + h * h + 2 * h * i
+    attention = 2 * mean_tokens * h
+    return 2 * layers * (linear + attention)
+
+
+def cpu_description() -> str:
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown CPU")
+    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
+    return f"{model}; {os.cpu_count()} logical CPUs; " + " ".join(f for f in wanted if f in flags)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16", "int8", "auto"])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (discotag per precision, and each peer); the fastest counts")
     parser.add_argument("--binary", type=Path, default=ROOT / "target/release/discotag")
     parser.add_argument("--setup-peers", action="store_true", help=f"create {VENV} with the peers, then run them")
@@ -255,16 +313,28 @@ def main() -> None:
         results = [run_discotag(args.binary, corpus, args.threads, p, args.repeats) for p in args.precision]
         if args.peers or args.setup_peers:
             results += run_peers(encoder_dir, corpus, args.threads, args.repeats, work)
+    peak = fp32_peak_gflops(args.threads) if (args.peers or args.setup_peers) else None
+    ops = encoder_ops_per_token(encoder_dir, results[0]["tokens"] / results[0]["utterances"])
 
-    print(f"corpus: {args.utterances} utterances, {results[0]['tokens']} tokens; {args.threads} threads; max 256 tokens")
-    print(f"{'run':<24} {'seconds':>8} {'utt/s':>8} {'tokens/s':>9} {'peak MB':>8}")
+    print(f"CPU: {cpu_description()}")
+    print(f"corpus: {args.utterances} utterances, {results[0]['tokens']} tokens; {args.threads} threads; max 256 tokens; encoder {encoder_dir.name}")
+    if peak:
+        print(f"fp32 matrix peak measured here (best of NumPy and PyTorch, 1024 to 4096 square): {peak:.0f} GFLOP/s")
+    print(f"{'run':<24} {'seconds':>8} {'utt/s':>8} {'tokens/s':>9} {'GOP/s':>7} {'of peak':>8} {'peak MB':>8}")
     for r in results:
         r["utterances_per_s"] = r["utterances"] / r["seconds"]
         r["tokens_per_s"] = r["tokens"] / r["seconds"]
-        print(f"{r['name']:<24} {r['seconds']:8.2f} {r['utterances_per_s']:8.1f} {r['tokens_per_s']:9.0f} {r['peak_rss_mb']:8.0f}")
+        r["gops"] = r["tokens_per_s"] * ops / 1e9
+        r["share_of_fp32_peak"] = r["gops"] / peak if peak else None
+        share = f"{100 * r['share_of_fp32_peak']:7.0f}%" if peak else f"{'-':>8}"
+        print(f"{r['name']:<24} {r['seconds']:8.2f} {r['utterances_per_s']:8.1f} {r['tokens_per_s']:9.0f} {r['gops']:7.1f} {share} {r['peak_rss_mb']:8.0f}")
+    for r in results:
+        if r.get("precision_reason"):
+            print(f"{r['name']}: {r['precision_used']} on {r['kernel']} ({r['precision_reason']})")
     by_name = {r["name"]: r for r in results}
-    for ours, theirs in [("discotag fp32", "onnxruntime-fp32"), ("discotag fp32", "pytorch-fp32"),
-                         ("discotag bf16", "pytorch-bf16-autocast"), ("discotag bf16", "onnxruntime-fp32")]:
+    for ours, theirs in [("discotag fp32", "onnxruntime-fp32"), ("discotag int8", "onnxruntime-int8"),
+                         ("discotag auto", "onnxruntime-int8"), ("discotag fp32", "pytorch-fp32"),
+                         ("discotag bf16", "pytorch-bf16-autocast"), ("discotag int8", "discotag fp32")]:
         if ours in by_name and theirs in by_name:
             ratio = by_name[ours]["utterances_per_s"] / by_name[theirs]["utterances_per_s"]
             print(f"{ours} / {theirs}: {ratio:.2f}x")

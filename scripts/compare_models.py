@@ -63,6 +63,10 @@ CANDIDATES = {
                            REAL / "dev.jsonl", ["--mode", "head", *MPNET]),
     "finetune-real-r2-mpnet": ([REAL / "train.jsonl", REAL / "round2/train.jsonl"], False, REAL / "dev.jsonl",
                                ["--mode", "finetune", "--epochs", "3", "--patience", "1", *MPNET]),
+    # The real-dev winner above with the synthetic utterances added (for the synthetic rule), one epoch
+    # longer because that run was still rising at its last epoch.
+    "finetune-both-r2-mpnet": ([SYN / "train.jsonl", REAL / "train.jsonl", REAL / "round2/train.jsonl"], False,
+                               REAL / "dev.jsonl", ["--mode", "finetune", "--epochs", "4", "--patience", "1", *MPNET]),
 }
 
 

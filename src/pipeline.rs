@@ -75,7 +75,7 @@ pub struct LabelConfig {
     pub prune: bool,
     pub offline: bool,
     /// The encoder's number format.
-    pub precision: crate::model::Precision,
+    pub precision: crate::model::precision::Request,
     pub read: ReadOptions,
     pub progress: bool,
     /// How long rows wait before they are committed (how much a killed run loses).
@@ -120,6 +120,19 @@ struct PreparedChunk {
 #[derive(Default)]
 struct StageTime(Duration);
 
+/// The precision to load with: `auto` on `--resume` keeps the precision the dataset was
+/// started in (which another machine's `auto` could choose differently), so that its rows stay
+/// comparable and the dataset's identity matches.
+fn resumed_precision(config: &LabelConfig) -> Result<crate::model::precision::Request> {
+    use crate::model::precision::Request;
+    if config.precision != Request::Auto || !config.resume {
+        return Ok(config.precision);
+    }
+    let recorded = crate::output::manifest::Manifest::load(&config.out_dir)?
+        .and_then(|m| crate::model::Precision::from_name(&m.identity.precision));
+    Ok(recorded.map_or(Request::Auto, Request::Exactly))
+}
+
 /// Runs `label` end to end.
 ///
 /// # Errors
@@ -132,7 +145,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         &LoadOptions {
             max_tokens: config.max_tokens,
             offline: config.offline,
-            precision: config.precision,
+            precision: resumed_precision(&config)?,
         },
     )?);
     // First walk: count and size the inputs, and collect what is skipped or unlistable; the
@@ -157,6 +170,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         shard: format!("{}/{}", config.shard.index, config.shard.count),
         resumed: config.resume,
         kernel: classifier.engine().kernel().name().into(),
+        precision_reason: classifier.precision().reason.clone(),
         ..RunRecord::default()
     };
     let identity = DatasetIdentity {
@@ -166,7 +180,7 @@ pub fn run_label(config: LabelConfig) -> Result<LabelSummary> {
         encoder: classifier.model.encoder.identity(),
         unit: format!("{:?}", config.unit).to_lowercase(),
         max_tokens: config.max_tokens,
-        precision: config.precision.name().into(),
+        precision: classifier.precision().precision.name().into(),
     };
     let mut dataset = Dataset::open(&config.out_dir, identity, config.resume, run)?;
     dataset.set_commit_interval(config.commit_interval);

@@ -42,8 +42,7 @@ pub struct Args {
     #[arg(long, default_value_t = 32, value_name = "N")]
     batch_size: usize,
 
-    /// Number format of the encoder's matrix products: fp32 (the reference), or bf16 (weights and activations rounded to bfloat16, sums in f32; about 1.5 times as fast end to end on CPUs with AVX-512 BF16, emulated elsewhere; see the model card for its accuracy). Example: `--precision bf16`
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::Fp32)]
+    #[arg(long, value_enum, default_value_t = super::PrecisionArg::Auto, help = super::PRECISION_HELP)]
     precision: super::PrecisionArg,
 
     /// Compute threads for tokenising and the encoder. Default: all cores. Example: `--threads 2`

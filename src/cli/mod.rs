@@ -105,18 +105,27 @@ pub fn resolve_model_dir(flag: Option<PathBuf>) -> PathBuf {
 /// `--precision`: the encoder's number format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PrecisionArg {
+    Auto,
     Fp32,
     Bf16,
+    Int8,
 }
 
-impl From<PrecisionArg> for discotag::model::Precision {
+impl From<PrecisionArg> for discotag::model::precision::Request {
     fn from(p: PrecisionArg) -> Self {
+        use discotag::model::Precision;
+        use discotag::model::precision::Request;
         match p {
-            PrecisionArg::Fp32 => discotag::model::Precision::F32,
-            PrecisionArg::Bf16 => discotag::model::Precision::Bf16,
+            PrecisionArg::Auto => Request::Auto,
+            PrecisionArg::Fp32 => Request::Exactly(Precision::F32),
+            PrecisionArg::Bf16 => Request::Exactly(Precision::Bf16),
+            PrecisionArg::Int8 => Request::Exactly(Precision::Int8),
         }
     }
 }
+
+/// The help of `--precision`, shared by `label` and `eval`.
+pub const PRECISION_HELP: &str = "Number format of the encoder's matrix products: auto (the default: the fastest precision the model card validates that this CPU runs faster than fp32, measured once per machine; the log and the manifest say which and why), fp32 (the reference), bf16 (bfloat16 products, f32 sums; fast only on CPUs with AVX-512 BF16) or int8 (weights quantised per output channel, activations per row, int32 sums; fast on CPUs with VNNI). An explicit choice the model's checks do not validate, or that this CPU runs slower than fp32, is used with a warning. Example: `--precision int8`";
 
 /// Sets the number of compute threads for the encoder and tokenizer before any pool starts.
 pub fn set_threads(threads: Option<usize>) {

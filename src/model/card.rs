@@ -197,7 +197,9 @@ impl ModelCard {
             t.push('\n');
             let (bins, ece) = &scored.reliability;
             t.push_str(&reliability_table(bins, *ece));
-            t.push_str(&precision_note(test, &scored.bf16));
+        }
+        if !summary.tests.is_empty() {
+            t.push_str(&summary.precision_checks().markdown());
         }
         if let Some(curve) = &summary.curve {
             t.push_str("### Learning curve of the training data\n\nHow scores grew with the number of coded units (`discotag curve` on the training data, in head mode, so a fine-tuned model may do better at the same size):\n\n");
@@ -236,13 +238,4 @@ fn reliability_table(bins: &[crate::train::calibrate::ReliabilityBin], ece: f64)
         "\nExpected calibration error {ece:.3} (the decision-weighted mean gap between mean score and observed rate).\n\n"
     ));
     out
-}
-
-/// How `--precision bf16` scores on the same test data, against fp32.
-fn precision_note(fp32: &Report, bf16: &Report) -> String {
-    let change = bf16.macro_f1 - fp32.macro_f1;
-    format!(
-        "#### With `--precision bf16`\n\nmacro-F1 {:.3} (fp32 {:.3}, change {change:+.3}), micro-F1 {:.3}. bf16 is kept as an option while the change stays under 0.01 and embeddings stay within cosine 0.999 of fp32 (checked in tests/cli/real_encoder.rs).\n\n",
-        bf16.macro_f1, fp32.macro_f1, bf16.micro_f1
-    )
 }

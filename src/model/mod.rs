@@ -12,6 +12,7 @@ pub mod encoder;
 pub mod engine;
 pub mod head;
 pub mod pooling;
+pub mod precision;
 pub mod weights;
 
 use std::collections::{BTreeMap, HashMap};
@@ -462,7 +463,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Utterances per encoder batch when evaluating.
-const EVAL_BATCH_SIZE: usize = 32;
+pub const EVAL_BATCH_SIZE: usize = 32;
 
 /// A model's scores and decisions on labelled utterances, with the metrics.
 pub struct Evaluation {
@@ -480,8 +481,8 @@ pub struct LoadOptions {
     pub max_tokens: usize,
     /// Never fetch a missing encoder.
     pub offline: bool,
-    /// The number format of the encoder's matrix products.
-    pub precision: Precision,
+    /// The number format of the encoder's matrix products, or `auto` ([`precision::decide`]).
+    pub precision: precision::Request,
 }
 
 /// Rows per call of the classification head (see [`Classifier::score_batches`]).
@@ -494,6 +495,7 @@ pub struct Classifier {
     tokenizer: TextTokenizer,
     encoder_dir: PathBuf,
     head: Head,
+    precision: precision::Decision,
 }
 
 impl Classifier {
@@ -539,14 +541,26 @@ impl Classifier {
                 ),
             });
         }
+        let checks = precision::Checks::load(model_dir)?;
+        let config = encoder.encoder.config();
+        let isa = engine::Isa::from_env().map_err(Error::Usage)?;
+        let decision = precision::decide(options.precision, &checks, || {
+            precision::speeds(isa, config.hidden_size, config.intermediate_size)
+        });
+        if decision.warn {
+            tracing::warn!(precision = decision.precision.name(), "{}", decision.reason);
+        } else {
+            tracing::info!(precision = decision.precision.name(), "{}", decision.reason);
+        }
         // The candle encoder is only needed to pack the engine; dropping it halves memory.
-        let engine = InferenceEncoder::new(&encoder.encoder, options.precision)?;
+        let engine = InferenceEncoder::with_isa(&encoder.encoder, decision.precision, isa)?;
         Ok(Classifier {
             model,
             engine,
             tokenizer: encoder.tokenizer,
             encoder_dir: encoder.dir,
             head,
+            precision: decision,
         })
     }
 
@@ -594,6 +608,24 @@ impl Classifier {
         self.score_batches(sequences, &crate::batch::plan(&lengths, batch_size))
     }
 
+    /// The head's input features (pooled embeddings) of whole texts, run in length-sorted
+    /// batches.
+    ///
+    /// # Errors
+    /// On tokenizer or engine failures.
+    pub fn features_of_texts(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let ids = token_ids(&self.tokenizer, &self.encoder_dir, texts)?;
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+        let head = &self.model.head;
+        self.engine.embed_batches(
+            &sequences,
+            &crate::batch::plan(&lengths, batch_size),
+            head.pooling,
+            head.normalize,
+        )
+    }
+
     /// Per-code scores for whole texts, tokenised here and run in length-sorted batches.
     ///
     /// # Errors
@@ -607,6 +639,11 @@ impl Classifier {
     /// The inference engine (its precision and kernel).
     pub fn engine(&self) -> &InferenceEncoder {
         &self.engine
+    }
+
+    /// The precision the engine runs in, and why.
+    pub fn precision(&self) -> &precision::Decision {
+        &self.precision
     }
 
     /// Scores labelled utterances and compares the decisions with their labels.

@@ -28,7 +28,7 @@ pub struct DatasetIdentity {
     pub encoder: String,
     pub unit: String,
     pub max_tokens: usize,
-    /// The encoder's number format (`fp32` or `bf16`); manifests from before it was recorded
+    /// The encoder's number format (`fp32`, `bf16` or `int8`); manifests from before it was recorded
     /// were all fp32.
     #[serde(default = "fp32")]
     pub precision: String,
@@ -84,6 +84,10 @@ pub struct RunRecord {
     /// The matrix-multiply kernel the encoder ran with (`avx512-f32`, `avx512-bf16`, ...).
     #[serde(default)]
     pub kernel: String,
+    /// Why the encoder ran in its precision (`--precision auto`'s choice, or a warning about an
+    /// explicit one).
+    #[serde(default)]
+    pub precision_reason: String,
     pub errors: u64,
     /// Inputs whose content changed since they were labelled: their rows were replaced.
     #[serde(default)]

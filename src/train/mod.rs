@@ -135,9 +135,23 @@ pub struct TestScores {
     pub fp32: Report,
     /// Reliability of the calibrated scores (bins pooled over codes) and the expected
     /// calibration error.
-    pub reliability: (Vec<calibrate::ReliabilityBin>, f64),
-    /// The same data scored with `--precision bf16`.
-    pub bf16: Report,
+    pub reliability: Reliability,
+    /// The same data scored in bf16 and int8, against fp32.
+    pub precisions: Vec<model::precision::Check>,
+}
+
+impl TrainSummary {
+    /// The bf16 and int8 checks of every test file, as `precisions.json` keeps them.
+    pub fn precision_checks(&self) -> model::precision::Checks {
+        model::precision::Checks {
+            max_macro_f1_loss: model::precision::MAX_MACRO_F1_LOSS,
+            checks: self
+                .tests
+                .iter()
+                .flat_map(|t| t.precisions.clone())
+                .collect(),
+        }
+    }
 }
 
 /// What training produced.
@@ -569,23 +583,22 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     share_like_the_rest(&staging)?;
 
     for path in &config.test {
-        let score = |precision| {
-            score_file(
-                &staging,
-                path,
-                config.max_tokens,
-                config.offline,
-                precision,
-                &config.project,
-            )
-        };
-        let (fp32, reliability) = score(crate::model::Precision::F32)?;
+        let (fp32, reliability, precisions) = check_precisions(
+            &staging,
+            path,
+            config.max_tokens,
+            config.offline,
+            &config.project,
+        )?;
         summary.tests.push(TestScores {
             path: path.clone(),
             fp32,
             reliability,
-            bf16: score(crate::model::Precision::Bf16)?.0,
+            precisions,
         });
+    }
+    if !config.test.is_empty() {
+        summary.precision_checks().save(&staging)?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     let card = ModelCard::new(&codebook, &config.encoder, config, &summary, &code_names);
@@ -653,38 +666,89 @@ fn learning_curve(
 /// Bins of the reliability table in the model card.
 pub const RELIABILITY_BINS: usize = 10;
 
-/// Scores a labelled file with a saved model directory, as `discotag eval` does, with the
-/// reliability of its scores.
+/// Reliability bins of calibrated scores and the expected calibration error.
+pub type Reliability = (Vec<calibrate::ReliabilityBin>, f64);
+
+/// Scores a labelled file with a model in fp32, then in bf16 and int8 against it: macro-F1,
+/// the share of decisions that change and the lowest embedding cosine ([`model::precision`]).
+/// Returns the fp32 report and reliability, and the checks.
 ///
 /// # Errors
-/// When the model or the data cannot be read.
-pub fn score_file(
+/// When the model or the data cannot be loaded.
+pub fn check_precisions(
     model_dir: &Path,
     data: &Path,
     max_tokens: usize,
     offline: bool,
-    precision: crate::model::Precision,
     project: &labelled::ProjectOptions,
-) -> Result<(Report, (Vec<calibrate::ReliabilityBin>, f64))> {
-    let classifier = Classifier::load(
-        model_dir,
-        &LoadOptions {
-            max_tokens,
-            offline,
-            precision,
-        },
-    )?;
-    let items = labelled::load(
-        data,
-        &classifier.model.codebook,
-        project,
-        Some((max_tokens, classifier.tokenizer())),
-    )?
-    .items;
-    let evaluation = classifier.evaluate(&items)?;
-    let truth: Vec<Vec<bool>> = items.iter().map(|l| l.labels.clone()).collect();
-    let reliability = calibrate::reliability(&evaluation.scores, &truth, RELIABILITY_BINS);
-    Ok((evaluation.report, reliability))
+) -> Result<(Report, Reliability, Vec<model::precision::Check>)> {
+    use crate::model::Precision;
+    struct Run {
+        evaluation: model::Evaluation,
+        features: Vec<Vec<f32>>,
+        truth: Vec<Vec<bool>>,
+    }
+    let run = |precision: Precision| -> Result<Run> {
+        let classifier = Classifier::load(
+            model_dir,
+            &LoadOptions {
+                max_tokens,
+                offline,
+                precision: precision.into(),
+            },
+        )?;
+        let items = labelled::load(
+            data,
+            &classifier.model.codebook,
+            project,
+            Some((max_tokens, classifier.tokenizer())),
+        )?
+        .items;
+        let texts: Vec<&str> = items.iter().map(|l| l.text.as_str()).collect();
+        Ok(Run {
+            features: classifier.features_of_texts(&texts, model::EVAL_BATCH_SIZE)?,
+            evaluation: classifier.evaluate(&items)?,
+            truth: items.iter().map(|l| l.labels.clone()).collect(),
+        })
+    };
+    let fp32 = run(Precision::F32)?;
+    let reliability =
+        calibrate::reliability(&fp32.evaluation.scores, &fp32.truth, RELIABILITY_BINS);
+    let mut checks = Vec::new();
+    for precision in [Precision::Bf16, Precision::Int8] {
+        let other = run(precision)?;
+        let decisions = || fp32.evaluation.predicted.iter().flatten();
+        let changed = decisions()
+            .zip(other.evaluation.predicted.iter().flatten())
+            .filter(|(a, b)| a != b)
+            .count();
+        let min_cosine = fp32
+            .features
+            .iter()
+            .zip(&other.features)
+            .map(|(a, b)| cosine(a, b))
+            .fold(1f64, f64::min);
+        checks.push(model::precision::Check {
+            precision: precision.name().into(),
+            data: data.display().to_string(),
+            n: fp32.truth.len(),
+            macro_f1: other.evaluation.report.macro_f1,
+            fp32_macro_f1: fp32.evaluation.report.macro_f1,
+            decisions_changed: changed as f64 / decisions().count().max(1) as f64,
+            min_cosine,
+        });
+    }
+    Ok((fp32.evaluation.report, reliability, checks))
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b)).max(1e-30)
 }
 
 /// The codebook to train for: `--codebook`, else the codes of the `--data` project.

@@ -93,21 +93,23 @@ fn batch_size_and_threads_do_not_change_rows() {
     ])
     .assert()
     .success();
-    for (out, batch, threads) in [("bf16-b32", "32", "2"), ("bf16-b5", "5", "1")] {
-        wd.command(&[
-            "label",
-            sample,
-            "--out",
-            out,
-            "--batch-size",
-            batch,
-            "--threads",
-            threads,
-            "--precision",
-            "bf16",
-        ])
-        .assert()
-        .success();
+    for precision in ["bf16", "int8"] {
+        for (batch, threads) in [("32", "2"), ("5", "1")] {
+            wd.command(&[
+                "label",
+                sample,
+                "--out",
+                &format!("{precision}-b{batch}"),
+                "--batch-size",
+                batch,
+                "--threads",
+                threads,
+                "--precision",
+                precision,
+            ])
+            .assert()
+            .success();
+        }
     }
     let reference = rows(&wd.path().join("b32"));
     assert_same(&reference, &rows(&wd.path().join("b1")));
@@ -117,6 +119,10 @@ fn batch_size_and_threads_do_not_change_rows() {
     // bf16 rounds, so its scores differ from fp32's, but only a little.
     assert_close(&reference, &bf16, 0.05);
     assert_ne!(reference, bf16);
+    let int8 = rows(&wd.path().join("int8-b32"));
+    assert_same(&int8, &rows(&wd.path().join("int8-b5")));
+    assert_close(&reference, &int8, 0.1);
+    assert_ne!(reference, int8);
     // Within each document, rows are written in segment order.
     let batches = read_segments(&wd.path().join("b7"));
     let docs = strings(&batches, "doc_id");

@@ -8,6 +8,7 @@ mod determinism;
 mod docx;
 mod label;
 mod model;
+mod precision;
 mod qdpx;
 mod real_encoder;
 mod resume;

@@ -115,9 +115,10 @@ fn inference_engine_matches_sentence_transformers_in_both_precisions() {
 }
 
 /// `--precision bf16` was kept on two bars: embeddings within cosine 0.999 of fp32's, and test
-/// macro-F1 within 0.01 (the model card). This is the first, on every held-out test utterance.
+/// macro-F1 within 0.01 (the model card). This is the first, on every held-out test utterance;
+/// int8, whose macro-F1 the model's precisions.json checks, stays within cosine 0.99.
 #[test]
-fn bf16_embeddings_stay_within_cosine_0999_of_fp32_on_the_test_split() {
+fn bf16_and_int8_embeddings_stay_close_to_fp32_on_the_test_split() {
     let dir = discotag::model::EncoderRef::default_minilm()
         .resolve(&repo(), false)
         .unwrap();
@@ -142,17 +143,20 @@ fn bf16_embeddings_stay_within_cosine_0999_of_fp32_on_the_test_split() {
             .embed_batches(&seqs, &plan, Pooling::MeanCls, true)
             .unwrap()
     };
-    let (full, half) = (embed(Precision::F32), embed(Precision::Bf16));
-    let worst = full
-        .iter()
-        .zip(&half)
-        .map(|(a, b)| cosine(&a[..384], &b[..384]).min(cosine(&a[384..], &b[384..])))
-        .fold(1.0f64, f64::min);
-    eprintln!(
-        "{} test utterances: lowest cosine bf16 to fp32 {worst:.6}",
-        texts.len()
-    );
-    assert!(texts.len() > 100 && worst >= 0.999, "lowest cosine {worst}");
+    let full = embed(Precision::F32);
+    assert!(texts.len() > 100);
+    for (precision, bar) in [(Precision::Bf16, 0.999), (Precision::Int8, 0.99)] {
+        let worst = full
+            .iter()
+            .zip(&embed(precision))
+            .map(|(a, b)| cosine(&a[..384], &b[..384]).min(cosine(&a[384..], &b[384..])))
+            .fold(1.0f64, f64::min);
+        eprintln!(
+            "{} test utterances: lowest cosine {precision:?} to fp32 {worst:.6}",
+            texts.len()
+        );
+        assert!(worst >= bar, "{precision:?}: lowest cosine {worst}");
+    }
 }
 
 /// The README's first command: the default model labels the bundled samples.

@@ -137,8 +137,9 @@ fn a_run_holding_the_lock_is_refused_and_a_stale_lock_is_taken_over() {
     assert_eq!(row_counts(&wd.path().join("out")).len(), 1);
 }
 
-/// A dataset records its precision and each run's kernel; resuming it with another precision
-/// is refused, since its rows would mix two number formats.
+/// A dataset records its precision and each run's kernel; resuming it with another explicit
+/// precision is refused, since its rows would mix two number formats, and `auto` (the default)
+/// keeps the dataset's.
 #[test]
 fn resuming_with_another_precision_is_refused() {
     let wd = Workdir::new();
@@ -153,10 +154,18 @@ fn resuming_with_another_precision_is_refused() {
         kernel.ends_with("bf16") || kernel.ends_with("f32"),
         "{kernel}"
     );
-    wd.command(&["label", "in", "--out", "out", "--resume"])
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("precision bf16"));
+    wd.command(&[
+        "label",
+        "in",
+        "--out",
+        "out",
+        "--resume",
+        "--precision",
+        "fp32",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicates::str::contains("precision bf16"));
     wd.command(&[
         "label",
         "in",
@@ -168,4 +177,10 @@ fn resuming_with_another_precision_is_refused() {
     ])
     .assert()
     .success();
+    wd.command(&["label", "in", "--out", "out", "--resume"])
+        .assert()
+        .success();
+    let resumed = crate::util::manifest(&wd.path().join("out"));
+    assert_eq!(resumed["identity"]["precision"], "bf16");
+    assert_eq!(resumed["runs"].as_array().unwrap().len(), 3);
 }

@@ -122,7 +122,20 @@ fn training_calibrates_and_reports_every_test_set() {
         assert!(card.contains(&heading), "no section for {}", path.display());
     }
     assert_eq!(card.matches("#### Reliability of the scores").count(), 2);
-    assert_eq!(card.matches("#### With `--precision bf16`").count(), 2);
+    // Both test files checked in bf16 and int8, in the card and in precisions.json.
+    assert_eq!(card.matches("### Precision").count(), 1);
+    let checks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.path().join("m/precisions.json")).unwrap(),
+    )
+    .unwrap();
+    let checks = checks["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    for check in checks {
+        let data = check["data"].as_str().unwrap();
+        let row = format!("| {} | `{data}` | ", check["precision"].as_str().unwrap());
+        assert!(card.contains(&row), "the card has no row {row}");
+        assert!(check["min_cosine"].as_f64().unwrap() > 0.9);
+    }
     assert!(card.contains("| score bin | decisions | mean score | observed rate |"));
     let report = eval_json(&wd, Some("m"), &real);
     let kappa = report["macro_kappa"].as_f64().unwrap();

@@ -14,10 +14,20 @@
 //! - AVX-512F, f32, 12 × 32;
 //! - AVX-512 BF16 (`vdpbf16ps`), bf16 products summed in f32, 12 × 32;
 //! - AVX2 + FMA, f32, 6 × 16;
-//! - portable Rust, f32, 4 × 16, for every other CPU.
+//! - portable Rust, f32, 4 × 16, for every other CPU;
+//! - int8: AVX-512 VNNI (`vpdpbusd` on 512 bits), 12 × 32; AVX-VNNI (the same on 256 bits),
+//!   6 × 16; portable Rust, 4 × 16.
 //!
 //! `bf16` without AVX-512 BF16 rounds weights and activations to bf16 and multiplies them with
 //! an f32 kernel, so results match the native kernel's up to summation order.
+//!
+//! `int8` quantises each weight row (an output channel) to int8 once, at packing, with its own
+//! scale (`max |w| / 127`), and each activation row to uint8 with its own scale and zero point
+//! as it is packed (dynamic quantisation: the range is that row's, so a token's result does not
+//! depend on its batch). `vpdpbusd` multiplies unsigned by signed bytes and sums in int32; the
+//! zero point is taken out afterwards with each weight row's sum:
+//! `Σ (qa - z) qw = Σ qa qw - z Σ qw`. The integer sums are exact, so every int8 kernel gives
+//! the same bits.
 
 use super::ops::{self, Activation};
 
@@ -37,6 +47,9 @@ pub enum Precision {
     F32,
     /// Weights and activations rounded to bfloat16, products summed in f32.
     Bf16,
+    /// Weights quantised to int8 per output channel, activations to uint8 per row, products
+    /// summed in int32.
+    Int8,
 }
 
 impl Precision {
@@ -45,7 +58,15 @@ impl Precision {
         match self {
             Precision::F32 => "fp32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
+    }
+
+    /// The precision `--precision` names.
+    pub fn from_name(name: &str) -> Option<Precision> {
+        [Precision::F32, Precision::Bf16, Precision::Int8]
+            .into_iter()
+            .find(|p| p.name() == name)
     }
 }
 
@@ -56,6 +77,9 @@ pub enum Kernel {
     Avx512Bf16,
     Avx2F32,
     PortableF32,
+    Avx512Vnni,
+    AvxVnni,
+    PortableInt8,
 }
 
 /// The vector instruction sets the engine has code for, from least to most capable.
@@ -125,12 +149,43 @@ impl Isa {
             false
         }
     }
+
+    /// Whether the CPU has AVX-512 VNNI, for the 512-bit int8 kernel.
+    fn has_avx512_vnni() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Whether the CPU has AVX-VNNI (the VEX-encoded, 256-bit `vpdpbusd`).
+    fn has_avx_vnni() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avxvnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
 }
 
 impl Kernel {
     /// The kernel for a precision within an instruction set (which the CPU must have). bf16
     /// without AVX-512 BF16 uses the f32 kernel on bf16-rounded values.
     pub fn choose(precision: Precision, isa: Isa) -> Kernel {
+        if precision == Precision::Int8 {
+            return match isa {
+                Isa::Avx512 if Isa::has_avx512_vnni() => Kernel::Avx512Vnni,
+                Isa::Avx512 | Isa::Avx2 if Isa::has_avx_vnni() => Kernel::AvxVnni,
+                _ => Kernel::PortableInt8,
+            };
+        }
         match isa {
             Isa::Avx512 if precision == Precision::Bf16 && Isa::has_bf16() => Kernel::Avx512Bf16,
             Isa::Avx512 => Kernel::Avx512F32,
@@ -146,21 +201,33 @@ impl Kernel {
             Kernel::Avx512Bf16 => "avx512-bf16",
             Kernel::Avx2F32 => "avx2-f32",
             Kernel::PortableF32 => "portable-f32",
+            Kernel::Avx512Vnni => "avx512-vnni-int8",
+            Kernel::AvxVnni => "avx-vnni-int8",
+            Kernel::PortableInt8 => "portable-int8",
         }
+    }
+
+    /// Whether the kernel multiplies quantised bytes.
+    pub fn is_int8(self) -> bool {
+        matches!(
+            self,
+            Kernel::Avx512Vnni | Kernel::AvxVnni | Kernel::PortableInt8
+        )
     }
 
     fn tile(self) -> (usize, usize) {
         match self {
-            Kernel::Avx512F32 | Kernel::Avx512Bf16 => (AVX512_ROWS, 32),
-            Kernel::Avx2F32 => (6, 16),
-            Kernel::PortableF32 => (4, 16),
+            Kernel::Avx512F32 | Kernel::Avx512Bf16 | Kernel::Avx512Vnni => (AVX512_ROWS, 32),
+            Kernel::Avx2F32 | Kernel::AvxVnni => (6, 16),
+            Kernel::PortableF32 | Kernel::PortableInt8 => (4, 16),
         }
     }
 
-    /// Inner-dimension steps per input count: bf16 pairs two inputs per step.
+    /// Inner-dimension steps per input count: bf16 pairs two inputs per step, int8 four.
     fn steps(self, k: usize) -> usize {
         match self {
             Kernel::Avx512Bf16 => k.div_ceil(2),
+            _ if self.is_int8() => k.div_ceil(4),
             _ => k,
         }
     }
@@ -174,9 +241,13 @@ pub struct PackedLinear {
     round_inputs: bool,
     inputs: usize,
     outputs: usize,
-    /// Panels of `NR` outputs; each is `steps × NR` elements (f32 bits, or two bf16 per u32).
+    /// Panels of `NR` outputs; each is `steps × NR` elements (f32 bits, two bf16 or four int8
+    /// per u32).
     panels: Vec<u32>,
     bias: Vec<f32>,
+    /// int8 only: each output's weight scale and the sum of its quantised weights.
+    weight_scales: Vec<f32>,
+    weight_sums: Vec<i32>,
 }
 
 impl PackedLinear {
@@ -192,6 +263,14 @@ impl PackedLinear {
     ) -> Self {
         assert_eq!(weight.len(), outputs * inputs, "weight shape");
         assert_eq!(bias.len(), outputs, "bias length");
+        assert_eq!(
+            precision == Precision::Int8,
+            kernel.is_int8(),
+            "{kernel:?} does not run {precision:?}"
+        );
+        if kernel.is_int8() {
+            return Self::new_int8(weight, outputs, inputs, bias, kernel);
+        }
         let round_inputs = precision == Precision::Bf16 && kernel != Kernel::Avx512Bf16;
         let (_, nr) = kernel.tile();
         let steps = kernel.steps(inputs);
@@ -224,6 +303,57 @@ impl PackedLinear {
             outputs,
             panels,
             bias: bias.to_vec(),
+            weight_scales: Vec::new(),
+            weight_sums: Vec::new(),
+        }
+    }
+
+    /// Quantises each output's weights to int8 (symmetric, scale `max |w| / 127`) and packs
+    /// them four inputs to a u32, as `vpdpbusd` reads them.
+    fn new_int8(
+        weight: &[f32],
+        outputs: usize,
+        inputs: usize,
+        bias: &[f32],
+        kernel: Kernel,
+    ) -> Self {
+        let (_, nr) = kernel.tile();
+        let steps = kernel.steps(inputs);
+        let n_panels = outputs.div_ceil(nr);
+        let mut quantised = vec![0i8; n_panels * nr * steps * 4];
+        let mut weight_scales = Vec::with_capacity(outputs);
+        let mut weight_sums = Vec::with_capacity(outputs);
+        for (o, row) in weight.chunks_exact(inputs).enumerate() {
+            let max = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let mut sum = 0i32;
+            for (i, &w) in row.iter().enumerate() {
+                let q = (w / scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+                quantised[o * steps * 4 + i] = q;
+                sum += i32::from(q);
+            }
+            weight_scales.push(scale);
+            weight_sums.push(sum);
+        }
+        let mut panels = vec![0u32; n_panels * steps * nr];
+        for p in 0..n_panels {
+            for s in 0..steps {
+                for j in 0..nr {
+                    let at = (p * nr + j) * steps * 4 + 4 * s;
+                    let bytes = std::array::from_fn(|t| quantised[at + t] as u8);
+                    panels[(p * steps + s) * nr + j] = u32::from_le_bytes(bytes);
+                }
+            }
+        }
+        PackedLinear {
+            kernel,
+            round_inputs: false,
+            inputs,
+            outputs,
+            panels,
+            bias: bias.to_vec(),
+            weight_scales,
+            weight_sums,
         }
     }
 
@@ -251,10 +381,13 @@ pub enum Epilogue<'a> {
     AddResidual(&'a [f32]),
 }
 
-/// Reusable buffer for packed activations, one per thread.
+/// Reusable buffers for packed activations, one per thread.
 #[derive(Default)]
 pub struct Scratch {
     packed: Vec<u32>,
+    /// int8: each row's scale and zero point, for the rows of the block in `packed`.
+    row_scales: Vec<f32>,
+    row_zeros: Vec<i32>,
 }
 
 /// `out = epilogue(a · wᵀ + bias)` for `rows` rows of `a` (row-major, `w.inputs()` wide);
@@ -284,6 +417,15 @@ pub fn linear(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Kernel::Avx2F32 => unsafe { x86::linear_avx2_f32(a, rows, w, out, epilogue, scratch) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx512Vnni => unsafe {
+            x86::linear_avx512_vnni(a, rows, w, out, epilogue, scratch)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::AvxVnni => unsafe { x86::linear_avx_vnni(a, rows, w, out, epilogue, scratch) },
+        Kernel::PortableInt8 => drive::<PortableInt8>(a, rows, w, out, epilogue, scratch),
         _ => drive::<Portable>(a, rows, w, out, epilogue, scratch),
     }
 }
@@ -356,7 +498,8 @@ trait Micro {
             }
         }
     }
-    /// Writes the `MR × NR` tile of sums over `steps` steps to `tile` (row-major, `NR` wide).
+    /// Writes the `MR × NR` tile of sums over `steps` steps to `tile` (row-major, `NR` wide;
+    /// int8 kernels write their i32 sums' bits).
     ///
     /// # Safety
     /// `a` holds `steps × MR` and `b` `steps × NR` elements; the CPU has the kernel's features.
@@ -381,14 +524,26 @@ fn drive<M: Micro>(
     let block_rows = ((A_BLOCK_BYTES / (4 * steps.max(1))) / mr).max(1) * mr;
     let n_panels = n.div_ceil(nr);
     let mut tile = [0f32; MAX_TILE];
+    let int8 = w.kernel.is_int8();
     // f32 kernels read full row panels straight from `a`; only bf16 needs them converted.
-    let direct = w.kernel != Kernel::Avx512Bf16 && !w.round_inputs;
+    let direct = w.kernel != Kernel::Avx512Bf16 && !w.round_inputs && !int8;
     for block_start in (0..rows).step_by(block_rows) {
         let block_len = block_rows.min(rows - block_start);
         let row_panels = block_len.div_ceil(mr);
         scratch.packed.clear();
         scratch.packed.resize(row_panels * steps * mr, 0);
-        for rp in 0..row_panels {
+        let row_panels_to_pack = if int8 {
+            quantise_rows(
+                &a[block_start * k..(block_start + block_len) * k],
+                k,
+                steps,
+                scratch,
+            );
+            0
+        } else {
+            row_panels
+        };
+        for rp in 0..row_panels_to_pack {
             let first = block_start + rp * mr;
             let count = mr.min(rows - first);
             if direct && count == mr {
@@ -409,7 +564,14 @@ fn drive<M: Micro>(
             for rp in 0..row_panels {
                 let first = block_start + rp * mr;
                 let valid = mr.min(rows - first);
-                let a_rows = if direct && valid == mr {
+                let a_rows = if int8 {
+                    // Quantised rows, row-major, `steps` u32 wide, padded to whole panels.
+                    Rows {
+                        start: scratch.packed[rp * mr * steps..].as_ptr(),
+                        row_stride: steps,
+                        step_stride: 1,
+                    }
+                } else if direct && valid == mr {
                     Rows {
                         start: a[first * k..].as_ptr().cast(),
                         row_stride: k,
@@ -425,6 +587,17 @@ fn drive<M: Micro>(
                 // SAFETY: `a_rows` reaches `mr` rows of `steps` steps (packed, or full rows of
                 // `a`); the weight panel holds `steps` full steps; the kernel matches the CPU.
                 unsafe { M::tile(steps, a_rows, panel.as_ptr(), &mut tile) };
+                if int8 {
+                    let rows_at = rp * mr..rp * mr + valid;
+                    dequantise(
+                        &mut tile[..valid * nr],
+                        nr,
+                        &scratch.row_scales[rows_at.clone()],
+                        &scratch.row_zeros[rows_at],
+                        &w.weight_scales[col0..col0 + cols],
+                        &w.weight_sums[col0..col0 + cols],
+                    );
+                }
                 for r in 0..valid {
                     let sums = &mut tile[r * nr..r * nr + cols];
                     for (s, &b) in sums.iter_mut().zip(bias) {
@@ -450,6 +623,81 @@ fn drive<M: Micro>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Quantises each row of `a` (`inputs` wide) to uint8 with its own scale and zero point, into
+/// `scratch.packed` row by row, `steps` u32 of four bytes each (the padding bytes meet zero
+/// weights), and the scales and zero points into `scratch`.
+///
+/// The range is widened to hold 0, so 0 is exact and the zero point is an integer in 0..=255.
+#[inline(always)]
+fn quantise_rows(a: &[f32], inputs: usize, steps: usize, scratch: &mut Scratch) {
+    scratch.row_scales.clear();
+    scratch.row_zeros.clear();
+    let bytes: &mut [u8] = bytemuck_u8(&mut scratch.packed);
+    for (row, out) in a
+        .chunks_exact(inputs)
+        .zip(bytes.chunks_exact_mut(steps * 4))
+    {
+        let (lo, hi) = range_with_zero(row);
+        let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+        let inverse = 1.0 / scale;
+        let zero = (-lo * inverse).round_ties_even().clamp(0.0, 255.0);
+        for (q, &x) in out.iter_mut().zip(row) {
+            *q = (x * inverse + zero).round_ties_even().clamp(0.0, 255.0) as u8;
+        }
+        scratch.row_scales.push(scale);
+        scratch.row_zeros.push(zero as i32);
+    }
+}
+
+/// The smallest and largest value of a row, widened to hold 0, in lane-wise partial minima
+/// and maxima that the compiler vectorises (`f32::min` keeps a scalar loop for its NaN rule).
+#[inline(always)]
+fn range_with_zero(row: &[f32]) -> (f32, f32) {
+    const L: usize = ops::LANES;
+    let (mut lo, mut hi) = ([0f32; L], [0f32; L]);
+    let chunks = row.chunks_exact(L);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..L {
+            lo[i] = if chunk[i] < lo[i] { chunk[i] } else { lo[i] };
+            hi[i] = if chunk[i] > hi[i] { chunk[i] } else { hi[i] };
+        }
+    }
+    for (i, &x) in tail.iter().enumerate() {
+        lo[i] = if x < lo[i] { x } else { lo[i] };
+        hi[i] = if x > hi[i] { x } else { hi[i] };
+    }
+    let lo = lo.iter().fold(0f32, |m, &x| if x < m { x } else { m });
+    let hi = hi.iter().fold(0f32, |m, &x| if x > m { x } else { m });
+    (lo, hi)
+}
+
+/// The bytes of a u32 buffer, in memory order (little-endian on every target with a kernel
+/// that reads them).
+fn bytemuck_u8(words: &mut [u32]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment or validity requirements; the length is in bytes.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 4) }
+}
+
+/// Turns an int8 kernel's tile of i32 sums (as bits) into f32 products, before the bias:
+/// `(sum - z Σqw) · scale_row · scale_col`.
+#[inline(always)]
+fn dequantise(
+    tile: &mut [f32],
+    nr: usize,
+    row_scales: &[f32],
+    row_zeros: &[i32],
+    weight_scales: &[f32],
+    weight_sums: &[i32],
+) {
+    for ((row, &scale), &zero) in tile.chunks_exact_mut(nr).zip(row_scales).zip(row_zeros) {
+        for ((x, &w_scale), &w_sum) in row.iter_mut().zip(weight_scales).zip(weight_sums) {
+            let sum = x.to_bits() as i32 - zero * w_sum;
+            *x = sum as f32 * (scale * w_scale);
         }
     }
 }
@@ -508,6 +756,42 @@ impl Micro for Portable {
     }
 }
 
+/// int8 in plain Rust, left to the compiler to vectorise.
+struct PortableInt8;
+
+impl Micro for PortableInt8 {
+    const MR: usize = 4;
+    const NR: usize = 16;
+
+    #[inline(always)]
+    unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        let mut sums = [[0i32; 16]; 4];
+        for s in 0..steps {
+            // SAFETY: the caller guarantees `steps` full steps in both panels.
+            let (a_step, b_step) = unsafe {
+                (
+                    std::array::from_fn::<u32, 4, _>(|r| *a.at(r, s)),
+                    std::slice::from_raw_parts(b.add(s * 16), 16),
+                )
+            };
+            for (row, x) in sums.iter_mut().zip(a_step) {
+                let x = x.to_le_bytes();
+                for (acc, &y) in row.iter_mut().zip(b_step) {
+                    let y = y.to_le_bytes();
+                    *acc += (0..4)
+                        .map(|t| i32::from(x[t]) * i32::from(y[t] as i8))
+                        .sum::<i32>();
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            for (slot, &sum) in tile[r * 16..r * 16 + 16].iter_mut().zip(row) {
+                *slot = f32::from_bits(sum as u32);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -517,6 +801,8 @@ mod x86 {
     pub(super) struct Avx512F32;
     pub(super) struct Avx512Bf16;
     pub(super) struct Avx2F32;
+    pub(super) struct Avx512Vnni;
+    pub(super) struct AvxVnni;
 
     impl Micro for Avx512F32 {
         const MR: usize = AVX512_ROWS;
@@ -630,6 +916,80 @@ mod x86 {
         }
     }
 
+    impl Micro for Avx512Vnni {
+        const MR: usize = AVX512_ROWS;
+        const NR: usize = 32;
+
+        #[inline(always)]
+        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { avx512_vnni_tile(steps, a, b, tile) }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn avx512_vnni_tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        let mut c = [[_mm512_setzero_si512(); 2]; AVX512_ROWS];
+        for s in 0..steps {
+            // SAFETY: `steps` full steps of 12 rows and 32 outputs of four bytes, per the caller.
+            unsafe {
+                let b0 = _mm512_loadu_si512(b.add(s * 32).cast());
+                let b1 = _mm512_loadu_si512(b.add(s * 32 + 16).cast());
+                for (r, acc) in c.iter_mut().enumerate() {
+                    let x = _mm512_set1_epi32(*a.at(r, s) as i32);
+                    acc[0] = _mm512_dpbusd_epi32(acc[0], x, b0);
+                    acc[1] = _mm512_dpbusd_epi32(acc[1], x, b1);
+                }
+            }
+        }
+        for (r, acc) in c.iter().enumerate() {
+            // SAFETY: the tile holds 12 × 32 four-byte values.
+            unsafe {
+                let at = tile.as_mut_ptr().add(r * 32);
+                _mm512_storeu_si512(at.cast(), acc[0]);
+                _mm512_storeu_si512(at.add(16).cast(), acc[1]);
+            }
+        }
+    }
+
+    impl Micro for AvxVnni {
+        const MR: usize = 6;
+        const NR: usize = 16;
+
+        #[inline(always)]
+        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { avx_vnni_tile(steps, a, b, tile) }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn avx_vnni_tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        let mut c = [[_mm256_setzero_si256(); 2]; 6];
+        for s in 0..steps {
+            // SAFETY: `steps` full steps of 6 rows and 16 outputs of four bytes, per the caller.
+            unsafe {
+                let b0 = _mm256_loadu_si256(b.add(s * 16).cast());
+                let b1 = _mm256_loadu_si256(b.add(s * 16 + 8).cast());
+                for (r, acc) in c.iter_mut().enumerate() {
+                    let x = _mm256_set1_epi32(*a.at(r, s) as i32);
+                    acc[0] = _mm256_dpbusd_avx_epi32(acc[0], x, b0);
+                    acc[1] = _mm256_dpbusd_avx_epi32(acc[1], x, b1);
+                }
+            }
+        }
+        for (r, acc) in c.iter().enumerate() {
+            // SAFETY: 6 × 16 four-byte values fit the tile.
+            unsafe {
+                let at = tile.as_mut_ptr().add(r * 16);
+                _mm256_storeu_si256(at.cast(), acc[0]);
+                _mm256_storeu_si256(at.add(8).cast(), acc[1]);
+            }
+        }
+    }
+
     /// A kernel's entry point: the shared loop nest compiled for the kernel's instructions.
     macro_rules! entry {
         ($name:ident, $micro:ty, $features:literal) => {
@@ -658,6 +1018,12 @@ mod x86 {
         "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma"
     );
     entry!(linear_avx2_f32, Avx2F32, "avx2,fma");
+    entry!(
+        linear_avx512_vnni,
+        Avx512Vnni,
+        "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"
+    );
+    entry!(linear_avx_vnni, AvxVnni, "avx2,fma,avxvnni");
 }
 
 #[cfg(test)]
@@ -670,10 +1036,34 @@ mod tests {
         let mut all: Vec<(Precision, Kernel)> = isas
             .iter()
             .filter(|&&isa| isa <= Isa::cpu())
-            .flat_map(|&isa| [Precision::F32, Precision::Bf16].map(|p| (p, Kernel::choose(p, isa))))
+            .flat_map(|&isa| {
+                [Precision::F32, Precision::Bf16, Precision::Int8]
+                    .map(|p| (p, Kernel::choose(p, isa)))
+            })
             .collect();
+        all.sort_by_key(|&(p, k)| (p.name(), k.name()));
         all.dedup();
         all
+    }
+
+    /// The largest error int8 quantisation can make in one output: each weight is off by at
+    /// most half its row's step, each activation by half its row's step.
+    fn int8_bound(a_row: &[f32], w_row: &[f32]) -> f64 {
+        let w_step = f64::from(w_row.iter().fold(0f32, |m, x| m.max(x.abs()))) / 127.0;
+        let (lo, hi) = a_row
+            .iter()
+            .fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let a_step = f64::from(hi - lo) / 255.0;
+        a_row
+            .iter()
+            .zip(w_row)
+            .map(|(&x, &w)| {
+                f64::from(x.abs()) * w_step / 2.0
+                    + f64::from(w.abs()) * a_step / 2.0
+                    + a_step * w_step / 4.0
+            })
+            .sum::<f64>()
+            + 1e-5
     }
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -736,8 +1126,17 @@ mod tests {
                     precision == Precision::Bf16,
                 );
                 for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                    let bound = if precision == Precision::Int8 {
+                        let (row, col) = (i / outputs, i % outputs);
+                        int8_bound(
+                            &a[row * inputs..(row + 1) * inputs],
+                            &w[col * inputs..(col + 1) * inputs],
+                        )
+                    } else {
+                        1e-5 * (1.0 + inputs as f64)
+                    };
                     assert!(
-                        (f64::from(got) - want).abs() < 1e-5 * (1.0 + inputs as f64),
+                        (f64::from(got) - want).abs() < bound,
                         "{kernel:?} {precision:?} {rows}x{inputs}x{outputs} at {i}: {got} vs {want}"
                     );
                 }
@@ -820,6 +1219,66 @@ mod tests {
                     "{kernel:?} row {row}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn int8_is_close_on_encoder_shapes_and_every_int8_kernel_gives_the_same_bits() {
+        let (rows, inputs, outputs) = (37, 384, 96);
+        let a = values(rows * inputs, 11);
+        let w = values(outputs * inputs, 12);
+        let bias = vec![0f32; outputs];
+        let exact = reference(&a, rows, &w, outputs, inputs, &bias, false);
+        let mut first: Option<Vec<f32>> = None;
+        for (_, kernel) in runnable()
+            .into_iter()
+            .filter(|(p, _)| *p == Precision::Int8)
+        {
+            let packed = PackedLinear::new(&w, outputs, inputs, &bias, Precision::Int8, kernel);
+            let mut out = vec![0f32; rows * outputs];
+            let mut scratch = Scratch::default();
+            linear(&a, rows, &packed, &mut out, Epilogue::Bias, &mut scratch);
+            // Typical error, not just the worst case: well under 1% of the outputs' spread.
+            let spread = exact.iter().map(|x| x * x).sum::<f64>() / exact.len() as f64;
+            let error = out
+                .iter()
+                .zip(&exact)
+                .map(|(&g, &e)| (f64::from(g) - e).powi(2))
+                .sum::<f64>()
+                / exact.len() as f64;
+            assert!(
+                error < 1e-4 * spread,
+                "{kernel:?}: {error} against {spread}"
+            );
+            match &first {
+                None => first = Some(out),
+                Some(first) => assert_eq!(&out, first, "{kernel:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn int8_keeps_zero_rows_and_constant_rows_exact() {
+        let (inputs, outputs) = (8, 5);
+        let w = values(outputs * inputs, 13);
+        let bias = values(outputs, 14);
+        let kernel = Kernel::choose(Precision::Int8, Isa::cpu());
+        let packed = PackedLinear::new(&w, outputs, inputs, &bias, Precision::Int8, kernel);
+        let a = [vec![0f32; inputs], vec![-2.5f32; inputs]].concat();
+        let mut out = vec![0f32; 2 * outputs];
+        linear(
+            &a,
+            2,
+            &packed,
+            &mut out,
+            Epilogue::Bias,
+            &mut Scratch::default(),
+        );
+        assert_eq!(&out[..outputs], &bias[..], "zeros give the bias alone");
+        let want = reference(&a, 2, &w, outputs, inputs, &bias, false);
+        for (o, &got) in out[outputs..].iter().enumerate() {
+            let bound = int8_bound(&a[inputs..], &w[o * inputs..(o + 1) * inputs]);
+            assert!((f64::from(got) - want[outputs + o]).abs() < bound);
         }
     }
 

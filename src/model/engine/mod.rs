@@ -711,7 +711,8 @@ mod tests {
     }
 
     /// Every instruction set this CPU has computes the same sums in the same order: f32 gives
-    /// identical bits whichever runs (so does emulated bf16 against itself).
+    /// identical bits whichever runs (so does emulated bf16 against itself, and int8, whose
+    /// integer sums are exact, on its VNNI and portable kernels).
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
         let encoder = tiny_with_heads(HiddenAct::Gelu, 3);
@@ -736,6 +737,10 @@ mod tests {
         if isas.contains(&Isa::Avx2) {
             assert_eq!(run(Precision::Bf16, Isa::Avx2), emulated);
         }
+        let int8 = run(Precision::Int8, Isa::Portable);
+        for &isa in &isas {
+            assert_eq!(run(Precision::Int8, isa), int8, "int8 {isa:?}");
+        }
     }
 
     #[test]
@@ -743,7 +748,7 @@ mod tests {
         let encoder = tiny(HiddenAct::Gelu);
         let owned = sequences();
         let seqs: Vec<&[u32]> = owned.iter().map(Vec::as_slice).collect();
-        for precision in [Precision::F32, Precision::Bf16] {
+        for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
             let engine = InferenceEncoder::new(&encoder, precision).unwrap();
             let together = engine
                 .embed_batches(&seqs, &[vec![0, 1, 2, 3, 4, 5]], Pooling::Mean, true)
@@ -761,23 +766,24 @@ mod tests {
     }
 
     #[test]
-    fn bf16_stays_close_to_f32() {
+    fn bf16_and_int8_stay_close_to_f32() {
         let encoder = tiny(HiddenAct::Gelu);
         let owned = sequences();
         let seqs: Vec<&[u32]> = owned.iter().map(Vec::as_slice).collect();
         let plan = [vec![0, 1, 2, 3, 4, 5]];
-        let f32s = InferenceEncoder::new(&encoder, Precision::F32)
-            .unwrap()
-            .embed_batches(&seqs, &plan, Pooling::Mean, true)
-            .unwrap();
-        let bf16s = InferenceEncoder::new(&encoder, Precision::Bf16)
-            .unwrap()
-            .embed_batches(&seqs, &plan, Pooling::Mean, true)
-            .unwrap();
-        for (a, b) in f32s.iter().zip(&bf16s) {
-            let cosine = ops::dot(a, b) / (ops::dot(a, a) * ops::dot(b, b)).sqrt();
-            assert!(cosine > 0.99, "cosine {cosine}");
-            assert!(a != b, "bf16 should round something");
+        let embed = |precision| {
+            InferenceEncoder::new(&encoder, precision)
+                .unwrap()
+                .embed_batches(&seqs, &plan, Pooling::Mean, true)
+                .unwrap()
+        };
+        let f32s = embed(Precision::F32);
+        for precision in [Precision::Bf16, Precision::Int8] {
+            for (a, b) in f32s.iter().zip(&embed(precision)) {
+                let cosine = ops::dot(a, b) / (ops::dot(a, a) * ops::dot(b, b)).sqrt();
+                assert!(cosine > 0.99, "{precision:?}: cosine {cosine}");
+                assert!(a != b, "{precision:?} should round something");
+            }
         }
     }
 
