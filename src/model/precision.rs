@@ -54,6 +54,17 @@ pub struct Decision {
     pub warn: bool,
 }
 
+impl Decision {
+    /// A decision that needs no warning.
+    fn quiet(precision: Precision, reason: impl Into<String>) -> Decision {
+        Decision {
+            precision,
+            reason: reason.into(),
+            warn: false,
+        }
+    }
+}
+
 /// One precision scored on one labelled file against fp32.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
@@ -336,11 +347,7 @@ fn speed_cache_path() -> PathBuf {
 /// Decides the precision for a model from what was asked, its checks and this CPU's speeds.
 pub fn decide(request: Request, checks: &Checks, speeds: impl FnOnce() -> Speeds) -> Decision {
     match request {
-        Request::Exactly(Precision::F32) => Decision {
-            precision: Precision::F32,
-            reason: "fp32 as asked".into(),
-            warn: false,
-        },
+        Request::Exactly(Precision::F32) => Decision::quiet(Precision::F32, "fp32 as asked"),
         Request::Exactly(precision) => {
             let speeds = speeds();
             let mut notes = Vec::new();
@@ -375,11 +382,10 @@ pub fn decide(request: Request, checks: &Checks, speeds: impl FnOnce() -> Speeds
                 .filter(|&p| checks.validates(p))
                 .collect();
             if validated.is_empty() {
-                return Decision {
-                    precision: Precision::F32,
-                    reason: "auto: fp32, the only precision this model's checks validate".into(),
-                    warn: false,
-                };
+                return Decision::quiet(
+                    Precision::F32,
+                    "auto: fp32, the only precision this model's checks validate",
+                );
             }
             let speeds = speeds();
             let fastest = validated
@@ -387,19 +393,18 @@ pub fn decide(request: Request, checks: &Checks, speeds: impl FnOnce() -> Speeds
                 .filter_map(|&p| speeds.speedup(p).map(|x| (p, x)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             match fastest {
-                Some((p, x)) if x >= AUTO_MIN_SPEEDUP => Decision {
-                    precision: p,
-                    reason: format!(
+                Some((p, x)) if x >= AUTO_MIN_SPEEDUP => Decision::quiet(
+                    p,
+                    format!(
                         "auto: {} ({}; its products run {x:.2} times as fast as fp32's on this CPU, {})",
                         p.name(),
                         checks.summary(p),
                         speeds.kernels[p.name()]
                     ),
-                    warn: false,
-                },
-                _ => Decision {
-                    precision: Precision::F32,
-                    reason: format!(
+                ),
+                _ => Decision::quiet(
+                    Precision::F32,
+                    format!(
                         "auto: fp32 (no validated precision runs at least {AUTO_MIN_SPEEDUP:.1} times as fast on this CPU: {})",
                         validated
                             .iter()
@@ -411,8 +416,7 @@ pub fn decide(request: Request, checks: &Checks, speeds: impl FnOnce() -> Speeds
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    warn: false,
-                },
+                ),
             }
         }
     }

@@ -64,17 +64,19 @@ fn check_precision_records_the_checks_in_the_model_and_its_card() {
     let wd = Workdir::new();
     let model = copy_model(&wd);
     let dev = repo().join("data/labelled/dev.jsonl");
-    wd.command(&[
-        "model",
-        "check-precision",
-        "--model",
-        "model",
-        "--data",
-        dev.to_str().unwrap(),
-    ])
-    .assert()
-    .success()
-    .stdout(predicate::str::contains("| int8 | `"));
+    let check = || {
+        wd.command(&[
+            "model",
+            "check-precision",
+            "--model",
+            "model",
+            "--data",
+            dev.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+    };
+    check().stdout(predicate::str::contains("| int8 | `"));
     let checks: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("precisions.json")).unwrap())
             .unwrap();
@@ -93,16 +95,7 @@ fn check_precision_records_the_checks_in_the_model_and_its_card() {
     let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
     assert_eq!(card.matches("### Precision").count(), 1);
     // Checking again replaces the section rather than adding a second one.
-    wd.command(&[
-        "model",
-        "check-precision",
-        "--model",
-        "model",
-        "--data",
-        dev.to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    check();
     let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
     assert_eq!(card.matches("### Precision").count(), 1);
     assert!(card.contains("### Dev"), "the rest of the card stays");

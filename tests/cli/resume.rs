@@ -154,32 +154,16 @@ fn resuming_with_another_precision_is_refused() {
         kernel.ends_with("bf16") || kernel.ends_with("f32"),
         "{kernel}"
     );
-    wd.command(&[
-        "label",
-        "in",
-        "--out",
-        "out",
-        "--resume",
-        "--precision",
-        "fp32",
-    ])
-    .assert()
-    .code(1)
-    .stderr(predicates::str::contains("precision bf16"));
-    wd.command(&[
-        "label",
-        "in",
-        "--out",
-        "out",
-        "--resume",
-        "--precision",
-        "bf16",
-    ])
-    .assert()
-    .success();
-    wd.command(&["label", "in", "--out", "out", "--resume"])
-        .assert()
-        .success();
+    let resume = |precision: &[&str]| {
+        let mut args = vec!["label", "in", "--out", "out", "--resume"];
+        args.extend_from_slice(precision);
+        wd.command(&args).assert()
+    };
+    resume(&["--precision", "fp32"])
+        .code(1)
+        .stderr(predicates::str::contains("precision bf16"));
+    resume(&["--precision", "bf16"]).success();
+    resume(&[]).success();
     let resumed = crate::util::manifest(&wd.path().join("out"));
     assert_eq!(resumed["identity"]["precision"], "bf16");
     assert_eq!(resumed["runs"].as_array().unwrap().len(), 3);

@@ -532,28 +532,26 @@ fn drive<M: Micro>(
         let row_panels = block_len.div_ceil(mr);
         scratch.packed.clear();
         scratch.packed.resize(row_panels * steps * mr, 0);
-        let row_panels_to_pack = if int8 {
+        if int8 {
             quantise_rows(
                 &a[block_start * k..(block_start + block_len) * k],
                 k,
                 steps,
                 scratch,
             );
-            0
         } else {
-            row_panels
-        };
-        for rp in 0..row_panels_to_pack {
-            let first = block_start + rp * mr;
-            let count = mr.min(rows - first);
-            if direct && count == mr {
-                continue;
-            }
-            let dst = &mut scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
-            if w.kernel == Kernel::Avx512Bf16 {
-                pack_bf16_pairs(a, k, first, count, mr, dst);
-            } else {
-                M::pack_rows(a, k, first, count, w.round_inputs, dst);
+            for rp in 0..row_panels {
+                let first = block_start + rp * mr;
+                let count = mr.min(rows - first);
+                if direct && count == mr {
+                    continue;
+                }
+                let dst = &mut scratch.packed[rp * steps * mr..(rp + 1) * steps * mr];
+                if w.kernel == Kernel::Avx512Bf16 {
+                    pack_bf16_pairs(a, k, first, count, mr, dst);
+                } else {
+                    M::pack_rows(a, k, first, count, w.round_inputs, dst);
+                }
             }
         }
         for np in 0..n_panels {
@@ -646,7 +644,10 @@ fn quantise_rows(a: &[f32], inputs: usize, steps: usize, scratch: &mut Scratch) 
         let inverse = 1.0 / scale;
         let zero = (-lo * inverse).round_ties_even().clamp(0.0, 255.0);
         for (q, &x) in out.iter_mut().zip(row) {
-            *q = (x * inverse + zero).round_ties_even().clamp(0.0, 255.0) as u8;
+            // Rounded to nearest even without a saturating `as` cast (which the compiler keeps
+            // scalar): adding 2^23 to a value in 0..=255 puts it, rounded, in the low bits.
+            let clamped = (x * inverse + zero).clamp(0.0, 255.0);
+            *q = (clamped + 8_388_608.0).to_bits() as u8;
         }
         scratch.row_scales.push(scale);
         scratch.row_zeros.push(zero as i32);
@@ -725,6 +726,43 @@ fn pack_bf16_pairs(
     }
 }
 
+/// The portable kernels' loop over a 4 × 16 tile: `step(acc, a, b)` adds one step's product
+/// of an activation word and a weight word to an accumulator, `finish` turns an accumulator
+/// into the tile's bits.
+///
+/// # Safety
+/// As [`Micro::tile`].
+#[inline(always)]
+unsafe fn portable_tile<T: Copy + Default>(
+    steps: usize,
+    a: Rows,
+    b: *const u32,
+    tile: &mut [f32; MAX_TILE],
+    step: impl Fn(T, u32, u32) -> T,
+    finish: impl Fn(T) -> f32,
+) {
+    let mut sums = [[T::default(); 16]; 4];
+    for s in 0..steps {
+        // SAFETY: the caller guarantees `steps` full steps in both panels.
+        let (a_step, b_step) = unsafe {
+            (
+                std::array::from_fn::<u32, 4, _>(|r| *a.at(r, s)),
+                std::slice::from_raw_parts(b.add(s * 16), 16),
+            )
+        };
+        for (row, x) in sums.iter_mut().zip(a_step) {
+            for (acc, &y) in row.iter_mut().zip(b_step) {
+                *acc = step(*acc, x, y);
+            }
+        }
+    }
+    for (r, row) in sums.iter().enumerate() {
+        for (slot, &sum) in tile[r * 16..r * 16 + 16].iter_mut().zip(row) {
+            *slot = finish(sum);
+        }
+    }
+}
+
 /// Plain Rust, left to the compiler to vectorise.
 struct Portable;
 
@@ -734,29 +772,22 @@ impl Micro for Portable {
 
     #[inline(always)]
     unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-        let mut sums = [[0f32; 16]; 4];
-        for s in 0..steps {
-            // SAFETY: the caller guarantees `steps` full steps in both panels.
-            let (a_step, b_step) = unsafe {
-                (
-                    std::array::from_fn::<u32, 4, _>(|r| *a.at(r, s)),
-                    std::slice::from_raw_parts(b.add(s * 16), 16),
-                )
-            };
-            for (row, x) in sums.iter_mut().zip(a_step) {
-                let x = f32::from_bits(x);
-                for (acc, &y) in row.iter_mut().zip(b_step) {
-                    *acc = x.mul_add(f32::from_bits(y), *acc);
-                }
-            }
-        }
-        for (r, row) in sums.iter().enumerate() {
-            tile[r * 16..r * 16 + 16].copy_from_slice(row);
+        // SAFETY: per the caller.
+        unsafe {
+            portable_tile(
+                steps,
+                a,
+                b,
+                tile,
+                |acc: f32, x, y| f32::from_bits(x).mul_add(f32::from_bits(y), acc),
+                |sum| sum,
+            )
         }
     }
 }
 
-/// int8 in plain Rust, left to the compiler to vectorise.
+/// int8 in plain Rust, left to the compiler to vectorise: four unsigned activation bytes
+/// against four signed weight bytes per step, as `vpdpbusd` does.
 struct PortableInt8;
 
 impl Micro for PortableInt8 {
@@ -765,29 +796,21 @@ impl Micro for PortableInt8 {
 
     #[inline(always)]
     unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-        let mut sums = [[0i32; 16]; 4];
-        for s in 0..steps {
-            // SAFETY: the caller guarantees `steps` full steps in both panels.
-            let (a_step, b_step) = unsafe {
-                (
-                    std::array::from_fn::<u32, 4, _>(|r| *a.at(r, s)),
-                    std::slice::from_raw_parts(b.add(s * 16), 16),
-                )
-            };
-            for (row, x) in sums.iter_mut().zip(a_step) {
-                let x = x.to_le_bytes();
-                for (acc, &y) in row.iter_mut().zip(b_step) {
-                    let y = y.to_le_bytes();
-                    *acc += (0..4)
+        // SAFETY: per the caller.
+        unsafe {
+            portable_tile(
+                steps,
+                a,
+                b,
+                tile,
+                |acc: i32, x, y| {
+                    let (x, y) = (x.to_le_bytes(), y.to_le_bytes());
+                    acc + (0..4)
                         .map(|t| i32::from(x[t]) * i32::from(y[t] as i8))
-                        .sum::<i32>();
-                }
-            }
-        }
-        for (r, row) in sums.iter().enumerate() {
-            for (slot, &sum) in tile[r * 16..r * 16 + 16].iter_mut().zip(row) {
-                *slot = f32::from_bits(sum as u32);
-            }
+                        .sum::<i32>()
+                },
+                |sum| f32::from_bits(sum as u32),
+            )
         }
     }
 }
