@@ -1,5 +1,5 @@
-//! Shared helpers: a fresh work folder per test, the `discotag` command, a tiny randomly
-//! initialised encoder and a model trained on it, and reading Parquet output back.
+//! Shared helpers: a fresh work folder per test, the `discotag` command, a tiny encoder with
+//! seeded random weights and a model trained on it, and reading Parquet output back.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -76,9 +76,41 @@ pub fn tiny_encoder() -> &'static Path {
             &config,
         )
         .unwrap();
+        seed_weights(&varmap);
         varmap.save(dir.join("model.safetensors")).unwrap();
         dir
     })
+}
+
+/// Replaces candle's unseeded random initialisation with seeded values of the same mean and
+/// spread (constant tensors, such as layer-norm weights, are kept), so that every test process
+/// gets the same tiny encoder and results that depend on it do not vary between runs.
+fn seed_weights(varmap: &VarMap) {
+    let data = varmap.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = discotag::rng::SplitMix::new(0x7E57);
+    for name in names {
+        let var = &data[name];
+        let values = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let n = values.len() as f32;
+        let mean = values.iter().sum::<f32>() / n;
+        let spread = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        if spread == 0.0 {
+            continue;
+        }
+        let seeded: Vec<f32> = (0..values.len())
+            .map(|_| mean + spread * 12f32.sqrt() * (rng.next_f32() - 0.5))
+            .collect();
+        let tensor =
+            candle_core::Tensor::from_vec(seeded, var.as_tensor().shape(), &Device::Cpu).unwrap();
+        var.set(&tensor).unwrap();
+    }
 }
 
 /// A model for the default codebook trained with `discotag train` on the tiny encoder, made
