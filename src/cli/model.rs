@@ -169,6 +169,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Action::CompressDelta { model, rank } => {
             let dir = super::resolve_model_dir(model);
             let path = dir.join(discotag::model::ENCODER_DELTA_FILE);
+            if !dir.is_dir() {
+                return Err(discotag::Error::Usage(format!(
+                    "no model folder at {}",
+                    dir.display()
+                ))
+                .into());
+            }
             if !path.is_file() {
                 return Err(discotag::Error::Usage(format!(
                     "{} is not a fine-tuned model: it has no {}",

@@ -6,15 +6,9 @@ use predicates::prelude::*;
 use crate::util::*;
 
 /// A copy of the tiny model, to add precision checks to.
-fn copy_model(wd: &Workdir) -> std::path::PathBuf {
+fn copy_tiny_model(wd: &Workdir) -> std::path::PathBuf {
     let model = wd.path().join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    for entry in std::fs::read_dir(tiny_model()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
-        }
-    }
+    copy_model(tiny_model(), &model);
     model
 }
 
@@ -62,7 +56,7 @@ fn label_with(wd: &Workdir, out: &str, extra: &[&str]) -> (serde_json::Value, St
 #[test]
 fn check_precision_records_the_checks_in_the_model_and_its_card() {
     let wd = Workdir::new();
-    let model = copy_model(&wd);
+    let model = copy_tiny_model(&wd);
     let dev = repo().join("data/labelled/dev.jsonl");
     let check = || {
         wd.command(&[
@@ -104,7 +98,7 @@ fn check_precision_records_the_checks_in_the_model_and_its_card() {
 #[test]
 fn auto_uses_fp32_when_the_checks_fail_or_are_missing() {
     let wd = Workdir::new();
-    let model = copy_model(&wd);
+    let model = copy_tiny_model(&wd);
     let (m, _) = label_with(&wd, "none", &[]);
     assert_eq!(m["identity"]["precision"], "fp32");
     let reason = m["runs"][0]["precision_reason"].as_str().unwrap();
@@ -117,7 +111,7 @@ fn auto_uses_fp32_when_the_checks_fail_or_are_missing() {
 #[test]
 fn auto_takes_a_validated_precision_only_when_this_cpu_runs_it_faster() {
     let wd = Workdir::new();
-    let model = copy_model(&wd);
+    let model = copy_tiny_model(&wd);
     write_checks(&model, 0.0);
     let (m, _) = label_with(&wd, "out", &[]);
     let chosen = m["identity"]["precision"].as_str().unwrap();
@@ -141,7 +135,7 @@ fn auto_takes_a_validated_precision_only_when_this_cpu_runs_it_faster() {
 #[test]
 fn an_explicit_unvalidated_precision_runs_with_a_warning() {
     let wd = Workdir::new();
-    copy_model(&wd);
+    copy_tiny_model(&wd);
     let (m, stderr) = label_with(&wd, "out", &["--precision", "int8"]);
     assert_eq!(m["identity"]["precision"], "int8");
     assert!(m["runs"][0]["kernel"].as_str().unwrap().ends_with("int8"));

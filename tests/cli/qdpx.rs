@@ -132,15 +132,7 @@ fn qdpx_export_validates_and_reimports_the_models_codings() {
     wd.create("study.qdpx", fixture_qdpx());
     // The tiny model's random encoder may put every score under its thresholds; with the
     // thresholds at 0 every row carries every code, so there is always something to export.
-    for entry in std::fs::read_dir(tiny_model()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::create_dir_all(wd.path().join("model")).unwrap();
-        std::fs::copy(
-            entry.path(),
-            wd.path().join("model").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    copy_model(tiny_model(), &wd.path().join("model"));
     wd.create(
         "model/thresholds.json",
         r#"{"prevention": 0.0, "empowerment": 0.0, "efficiency": 0.0}"#,

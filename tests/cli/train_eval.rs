@@ -275,11 +275,7 @@ fn finetuning_is_reproducible_and_gives_a_usable_model() {
 
     // Its delta compressed to rank 2 is smaller and still a model that evaluates.
     let small = wd.path().join("a-small");
-    std::fs::create_dir(&small).unwrap();
-    for entry in std::fs::read_dir(&a).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), small.join(entry.file_name())).unwrap();
-    }
+    copy_model(&a, &small);
     let delta_bytes = |dir: &Path| {
         std::fs::metadata(dir.join(discotag::model::ENCODER_DELTA_FILE))
             .unwrap()
@@ -306,6 +302,17 @@ fn finetuning_is_reproducible_and_gives_a_usable_model() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("not a fine-tuned model"));
+    wd.command(&[
+        "model",
+        "compress-delta",
+        "--rank",
+        "2",
+        "--model",
+        "nowhere",
+    ])
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("no model folder at nowhere"));
     wd.command(&["model", "info", "--model", "a"])
         .assert()
         .success()

@@ -113,6 +113,17 @@ fn seed_weights(varmap: &VarMap) {
     }
 }
 
+/// Copies the files of a model folder `from` into a new folder `to` (for tests that alter a copy).
+pub fn copy_model(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 /// A model for the default codebook trained with `discotag train` on the tiny encoder, made
 /// once per test process.
 pub fn tiny_model() -> &'static Path {
