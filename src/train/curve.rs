@@ -519,6 +519,43 @@ mod tests {
         assert_eq!(fit_power_law(&falling), None);
     }
 
+    /// Features that carry each code as a noisy direction among noise dimensions: with 8
+    /// times the units the head finds the directions better, by far more than the noise of
+    /// floating-point order between CPUs (unlike features of a random encoder).
+    #[test]
+    fn more_units_score_better_when_the_features_carry_the_codes() {
+        let (codes, dims, n) = (3, 48, 700);
+        let mut rng = SplitMix::new(42);
+        let mut values = Vec::with_capacity(n * dims);
+        let items: Vec<Labelled> = (0..n)
+            .map(|i| {
+                let labels: Vec<bool> = (0..codes).map(|_| rng.next_f32() < 0.35).collect();
+                for d in 0..dims {
+                    let noise = 2.0 * (rng.next_f32() - 0.5);
+                    let signal = match labels.get(d) {
+                        Some(true) => 0.5,
+                        Some(false) => -0.5,
+                        None => 0.0,
+                    };
+                    values.push(signal + noise);
+                }
+                Labelled {
+                    id: format!("u{i}"),
+                    text: String::new(),
+                    labels,
+                }
+            })
+            .collect();
+        let features = Tensor::from_vec(values, (n, dims), &Device::Cpu).unwrap();
+        let code_names: Vec<String> = (0..codes).map(|c| format!("code{c}")).collect();
+        let mut settings = CurveSettings::new(3, DEFAULT_TARGET_KAPPA, 7);
+        settings.sizes = Some(vec![50, 400]);
+        let curve = measure(&features, &items, None, &code_names, &settings).unwrap();
+        let f1: Vec<f64> = curve.points.iter().map(|p| p.macro_f1).collect();
+        assert_eq!(curve.points.len(), 2, "{curve:?}");
+        assert!(f1[1] > f1[0] + 0.05, "{f1:?}");
+    }
+
     #[test]
     fn sizes_double_up_to_the_pool() {
         assert_eq!(sizes(None, 130), vec![25, 50, 100, 130]);

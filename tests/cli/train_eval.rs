@@ -774,7 +774,6 @@ fn curve_reports_points_with_ranges_and_an_estimate() {
     assert_eq!(curve["target_kappa"], 0.7);
     assert!(curve["extrapolated"].is_boolean());
     assert!(curve.get("estimated_n_for_target").is_some());
-    // 4 times the data scores better, even on the tiny random encoder
-    let f1_at = |i: usize| points[i]["macro_f1"].as_f64().unwrap();
-    assert!(f1_at(3) > f1_at(0), "{} vs {}", f1_at(3), f1_at(0));
+    // Whether more data scores better is tested in train::curve on features that carry the
+    // codes: the tiny random encoder's features carry too little for that to hold on every CPU.
 }
