@@ -604,13 +604,17 @@ fn context_blocks<const B: usize>(
 ) {
     const L: usize = ops::LANES;
     let value = |j: usize| &block[j * stride + v_at..j * stride + v_at + B * L];
-    let add = |sums: &mut [[f32; L]; B], p: f32, value: &[f32]| {
+    // A function, not a closure: a closure may be left out of line, compiled without the
+    // caller's target features, where `mul_add` becomes a call to libm's `fmaf` (a third of
+    // MPNet's time, measured).
+    #[inline(always)]
+    fn add<const B: usize>(sums: &mut [[f32; L]; B], p: f32, value: &[f32]) {
         for (sums, chunk) in sums.iter_mut().zip(value.chunks_exact(L)) {
             for (s, &v) in sums.iter_mut().zip(chunk) {
                 *s = p.mul_add(v, *s);
             }
         }
-    };
+    }
     let (mut even, mut odd) = ([[0f32; L]; B], [[0f32; L]; B]);
     let mut pairs = probs.chunks_exact(2);
     for (n, pair) in (&mut pairs).enumerate() {
