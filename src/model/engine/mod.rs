@@ -505,15 +505,27 @@ fn attention(e: &InferenceEncoder, sequences: &[&[u32]], first_row: usize, ws: &
                         }
                     }
                     ops::softmax(probs);
-                    let at = (first_row + start + i + q) * h + head * d;
-                    let out = &mut ws.context[at..at + d];
-                    match d / L {
-                        _ if !d.is_multiple_of(L) => context_any(probs, block, stride, v_at, out),
-                        1 => context_blocks::<1>(probs, block, stride, v_at, out),
-                        2 => context_blocks::<2>(probs, block, stride, v_at, out),
-                        3 => context_blocks::<3>(probs, block, stride, v_at, out),
-                        4 => context_blocks::<4>(probs, block, stride, v_at, out),
-                        _ => context_any(probs, block, stride, v_at, out),
+                }
+                let at = |q: usize| (first_row + start + i + q) * h + head * d;
+                let probs = |q: usize| &ws.scores[q * padded..q * padded + len];
+                if !d.is_multiple_of(L) {
+                    for q in 0..queries {
+                        let out = &mut ws.context[at(q)..at(q) + d];
+                        context_any(probs(q), block, stride, v_at, out);
+                    }
+                } else if queries == QUERY_BLOCK {
+                    let rows: [&[f32]; QUERY_BLOCK] = std::array::from_fn(probs);
+                    let ats: [usize; QUERY_BLOCK] = std::array::from_fn(at);
+                    context_block(&rows, block, (stride, v_at, d), &ats, &mut ws.context);
+                } else {
+                    for q in 0..queries {
+                        context_block(
+                            &[probs(q)],
+                            block,
+                            (stride, v_at, d),
+                            &[at(q)],
+                            &mut ws.context,
+                        );
                     }
                 }
                 i += queries;
@@ -592,46 +604,39 @@ fn scores_block<const Q: usize>(
     }
 }
 
-/// `out = Σ_j probs[j] · value j`, for a head width of `B` × [`ops::LANES`]: even and odd keys
-/// in separate sums.
+/// `context[at[q]..at[q] + d] = Σ_j rows[q][j] · value j` for `Q` queries at once, for a
+/// head width `d` that is a multiple of [`ops::LANES`]: [`ops::LANES`] outputs at a time, each
+/// value loaded once for every query, as [`scores_block`] does with the keys. `value` is
+/// (`stride`, offset of the head's values in a row, `d`).
 #[inline(always)]
-fn context_blocks<const B: usize>(
-    probs: &[f32],
+fn context_block<const Q: usize>(
+    rows: &[&[f32]; Q],
     block: &[f32],
-    stride: usize,
-    v_at: usize,
-    out: &mut [f32],
+    (stride, v_at, d): (usize, usize, usize),
+    at: &[usize; Q],
+    context: &mut [f32],
 ) {
     const L: usize = ops::LANES;
-    let value = |j: usize| &block[j * stride + v_at..j * stride + v_at + B * L];
-    // A function, not a closure: a closure may be left out of line, compiled without the
-    // caller's target features, where `mul_add` becomes a call to libm's `fmaf` (a third of
-    // MPNet's time, measured).
-    #[inline(always)]
-    fn add<const B: usize>(sums: &mut [[f32; L]; B], p: f32, value: &[f32]) {
-        for (sums, chunk) in sums.iter_mut().zip(value.chunks_exact(L)) {
-            for (s, &v) in sums.iter_mut().zip(chunk) {
-                *s = p.mul_add(v, *s);
+    let len = rows[0].len();
+    for c in (0..d).step_by(L) {
+        let mut acc = [[0f32; L]; Q];
+        for j in 0..len {
+            let from = j * stride + v_at + c;
+            let values: &[f32; L] = block[from..from + L].try_into().expect("L values");
+            for (sums, row) in acc.iter_mut().zip(rows) {
+                let p = row[j];
+                for (s, &v) in sums.iter_mut().zip(values) {
+                    *s = p.mul_add(v, *s);
+                }
             }
         }
-    }
-    let (mut even, mut odd) = ([[0f32; L]; B], [[0f32; L]; B]);
-    let mut pairs = probs.chunks_exact(2);
-    for (n, pair) in (&mut pairs).enumerate() {
-        add(&mut even, pair[0], value(2 * n));
-        add(&mut odd, pair[1], value(2 * n + 1));
-    }
-    if let [p] = pairs.remainder() {
-        add(&mut even, *p, value(probs.len() - 1));
-    }
-    for ((chunk, e), o) in out.chunks_exact_mut(L).zip(&even).zip(&odd) {
-        for ((x, &a), &b) in chunk.iter_mut().zip(e).zip(o) {
-            *x = a + b;
+        for (sums, &first) in acc.iter().zip(at) {
+            context[first + c..first + c + L].copy_from_slice(sums);
         }
     }
 }
 
-/// As [`context_blocks`], for any head width.
+/// As [`context_block`], for one query and any head width.
 #[inline(always)]
 fn context_any(probs: &[f32], block: &[f32], stride: usize, v_at: usize, out: &mut [f32]) {
     out.iter_mut().for_each(|x| *x = 0.0);
