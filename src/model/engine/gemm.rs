@@ -7,7 +7,10 @@
 //! registers over the whole inner dimension, and the epilogue (bias, activation, residual) runs
 //! on that tile while it is in L1, so every output element is written once.
 //!
-//! Every output element is the sum over inputs in ascending order, whatever the number of rows
+//! Inputs wider than [`K_BLOCK_STEPS`] are summed in blocks of that many steps, so that a
+//! block of rows stays tall (and each weight slice is reused over many rows) however wide
+//! the inputs are; each block's sums are added to those before it, in block order. Every
+//! output element is therefore the same sequence of operations whatever the number of rows
 //! or their blocking, so a segment's result does not depend on which batch it ran in.
 //!
 //! Kernels ([`Kernel`]), chosen at run time from what the CPU has:
@@ -36,8 +39,12 @@ const MAX_TILE: usize = AVX512_ROWS * 32;
 /// Rows of the AVX-512 kernels' tiles: 2 × 12 sums and 2 weight vectors leave registers
 /// for the compiler (14 rows measured slower).
 const AVX512_ROWS: usize = 12;
-/// Bytes of packed activations per row block, sized to stay in L2 with a weight panel.
+/// Bytes of packed activations per row block and inner-dimension block, sized to stay in L2
+/// with a weight panel's slice.
 const A_BLOCK_BYTES: usize = 384 * 1024;
+/// Steps (f32 inputs, bf16 pairs, int8 quads) per inner-dimension block: wider inputs are
+/// summed block by block, each block's sums added to the ones before in block order.
+const K_BLOCK_STEPS: usize = 768;
 
 /// The number format of the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -328,7 +335,7 @@ impl PackedLinear {
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
             let mut sum = 0i32;
             for (i, &w) in row.iter().enumerate() {
-                let q = (w / scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+                let q = round_ties_even_small(w / scale).clamp(-127.0, 127.0) as i8;
                 quantised[o * steps * 4 + i] = q;
                 sum += i32::from(q);
             }
@@ -521,7 +528,11 @@ fn drive<M: Micro>(
     let (mr, nr) = (M::MR, M::NR);
     let (k, n) = (w.inputs, w.outputs);
     let steps = w.kernel.steps(k);
-    let block_rows = ((A_BLOCK_BYTES / (4 * steps.max(1))) / mr).max(1) * mr;
+    // Inner-dimension blocks: sized by steps, not by rows, so that a row block can be tall
+    // even for wide inputs and each weight panel slice is reused over many rows.
+    let block_steps = K_BLOCK_STEPS.min(steps.max(1));
+    let k_blocks = steps.div_ceil(block_steps).max(1);
+    let block_rows = ((A_BLOCK_BYTES / (4 * block_steps)) / mr).max(1) * mr;
     let n_panels = n.div_ceil(nr);
     let mut tile = [0f32; MAX_TILE];
     let int8 = w.kernel.is_int8();
@@ -554,75 +565,177 @@ fn drive<M: Micro>(
                 }
             }
         }
-        for np in 0..n_panels {
-            let panel = &w.panels[np * steps * nr..(np + 1) * steps * nr];
-            let col0 = np * nr;
-            let cols = nr.min(n - col0);
-            let bias = &w.bias[col0..col0 + cols];
-            for rp in 0..row_panels {
-                let first = block_start + rp * mr;
-                let valid = mr.min(rows - first);
-                let a_rows = if int8 {
-                    // Quantised rows, row-major, `steps` u32 wide, padded to whole panels.
-                    Rows {
-                        start: scratch.packed[rp * mr * steps..].as_ptr(),
-                        row_stride: steps,
-                        step_stride: 1,
-                    }
-                } else if direct && valid == mr {
-                    Rows {
-                        start: a[first * k..].as_ptr().cast(),
-                        row_stride: k,
-                        step_stride: 1,
-                    }
-                } else {
-                    Rows {
-                        start: scratch.packed[rp * steps * mr..].as_ptr(),
-                        row_stride: 1,
-                        step_stride: mr,
-                    }
-                };
-                // SAFETY: `a_rows` reaches `mr` rows of `steps` steps (packed, or full rows of
-                // `a`); the weight panel holds `steps` full steps; the kernel matches the CPU.
-                unsafe { M::tile(steps, a_rows, panel.as_ptr(), &mut tile) };
-                if int8 {
-                    let rows_at = rp * mr..rp * mr + valid;
-                    dequantise(
-                        &mut tile[..valid * nr],
-                        nr,
-                        &scratch.row_scales[rows_at.clone()],
-                        &scratch.row_zeros[rows_at],
-                        &w.weight_scales[col0..col0 + cols],
-                        &w.weight_sums[col0..col0 + cols],
-                    );
-                }
-                for r in 0..valid {
-                    let sums = &mut tile[r * nr..r * nr + cols];
-                    for (s, &b) in sums.iter_mut().zip(bias) {
-                        *s += b;
-                    }
-                }
-                // The whole tile at once: many independent vectors for the activation's long
-                // dependency chains to overlap.
-                if let Epilogue::Activate(act) = epilogue {
-                    ops::activate(act, &mut tile[..valid * nr]);
-                }
-                for r in 0..valid {
-                    let at = (first + r) * n + col0;
-                    let dst = &mut out[at..at + cols];
-                    let sums = &tile[r * nr..r * nr + cols];
-                    match epilogue {
-                        Epilogue::AddResidual(res) => {
-                            for ((d, &s), &x) in dst.iter_mut().zip(sums).zip(&res[at..at + cols]) {
-                                *d = s + x;
+        for kb in 0..k_blocks {
+            let s0 = kb * block_steps;
+            let block_len_steps = block_steps.min(steps - s0);
+            let last = kb + 1 == k_blocks;
+            for np in 0..n_panels {
+                let panel = &w.panels[np * steps * nr..(np + 1) * steps * nr];
+                let col0 = np * nr;
+                let cols = nr.min(n - col0);
+                for rp in 0..row_panels {
+                    let first = block_start + rp * mr;
+                    let valid = mr.min(rows - first);
+                    let a_rows = if int8 {
+                        // Quantised rows, row-major, `steps` u32 wide, padded to whole panels.
+                        Rows {
+                            start: scratch.packed[rp * mr * steps + s0..].as_ptr(),
+                            row_stride: steps,
+                            step_stride: 1,
+                        }
+                    } else if direct && valid == mr {
+                        Rows {
+                            start: a[first * k + s0..].as_ptr().cast(),
+                            row_stride: k,
+                            step_stride: 1,
+                        }
+                    } else {
+                        Rows {
+                            start: scratch.packed[(rp * steps + s0) * mr..].as_ptr(),
+                            row_stride: 1,
+                            step_stride: mr,
+                        }
+                    };
+                    // SAFETY: `a_rows` reaches `mr` rows of steps `s0..s0 + block_len_steps`
+                    // (packed, or full rows of `a`); the weight panel holds `steps` full steps;
+                    // the kernel matches the CPU.
+                    unsafe {
+                        M::tile(
+                            block_len_steps,
+                            a_rows,
+                            panel[s0 * nr..].as_ptr(),
+                            &mut tile,
+                        )
+                    };
+                    if k_blocks > 1 {
+                        // The sums of earlier blocks wait in `out`, in the kernel's own format
+                        // (f32, or i32 bits for int8), and are added in block order.
+                        for r in 0..valid {
+                            let at = (first + r) * n + col0;
+                            let sums = &mut tile[r * nr..r * nr + cols];
+                            let kept = &mut out[at..at + cols];
+                            if kb > 0 {
+                                add_partial(sums, kept, int8);
+                            }
+                            if !last {
+                                copy_row(kept, sums);
                             }
                         }
-                        _ => dst.copy_from_slice(sums),
+                        if !last {
+                            continue;
+                        }
                     }
+                    finish_tile(
+                        &mut tile,
+                        (first, valid, rp * mr),
+                        (col0, cols, nr, n),
+                        w,
+                        int8,
+                        epilogue,
+                        scratch,
+                        out,
+                    );
                 }
             }
         }
     }
+}
+
+/// `dst.copy_from_slice(src)` in fixed blocks of 16, which compile to vector moves: a tile
+/// row is too short for the call to `memmove` that `copy_from_slice` makes (5% of MiniLM's
+/// int8 time, measured).
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let mut dst_blocks = dst.chunks_exact_mut(16);
+    let mut src_blocks = src.chunks_exact(16);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        let d: &mut [f32; 16] = d.try_into().expect("16 values");
+        *d = s.try_into().expect("16 values");
+    }
+    for (d, &s) in dst_blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(src_blocks.remainder())
+    {
+        *d = s;
+    }
+}
+
+/// Adds the sums of earlier inner-dimension blocks (`kept`) to a tile row's (`sums`): as f32,
+/// or as the i32 bits the int8 kernels write.
+#[inline(always)]
+fn add_partial(sums: &mut [f32], kept: &[f32], int8: bool) {
+    if int8 {
+        for (s, &k) in sums.iter_mut().zip(kept) {
+            *s = f32::from_bits((s.to_bits() as i32).wrapping_add(k.to_bits() as i32) as u32);
+        }
+    } else {
+        for (s, &k) in sums.iter_mut().zip(kept) {
+            *s += k;
+        }
+    }
+}
+
+/// The epilogue of one tile of complete sums: dequantisation (int8), bias, activation, and
+/// the store (with the residual added) into `out`. `rows` is (first output row, valid rows,
+/// first row within the block); `cols` is (first column, valid columns, `NR`, outputs).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish_tile(
+    tile: &mut [f32; MAX_TILE],
+    (first, valid, block_row): (usize, usize, usize),
+    (col0, cols, nr, n): (usize, usize, usize, usize),
+    w: &PackedLinear,
+    int8: bool,
+    epilogue: Epilogue,
+    scratch: &Scratch,
+    out: &mut [f32],
+) {
+    if int8 {
+        let rows_at = block_row..block_row + valid;
+        dequantise(
+            &mut tile[..valid * nr],
+            nr,
+            &scratch.row_scales[rows_at.clone()],
+            &scratch.row_zeros[rows_at],
+            &w.weight_scales[col0..col0 + cols],
+            &w.weight_sums[col0..col0 + cols],
+        );
+    }
+    let bias = &w.bias[col0..col0 + cols];
+    for r in 0..valid {
+        let sums = &mut tile[r * nr..r * nr + cols];
+        for (s, &b) in sums.iter_mut().zip(bias) {
+            *s += b;
+        }
+    }
+    // The whole tile at once: many independent vectors for the activation's long
+    // dependency chains to overlap.
+    if let Epilogue::Activate(act) = epilogue {
+        ops::activate(act, &mut tile[..valid * nr]);
+    }
+    for r in 0..valid {
+        let at = (first + r) * n + col0;
+        let dst = &mut out[at..at + cols];
+        let sums = &tile[r * nr..r * nr + cols];
+        match epilogue {
+            Epilogue::AddResidual(res) => {
+                for ((d, &s), &x) in dst.iter_mut().zip(sums).zip(&res[at..at + cols]) {
+                    *d = s + x;
+                }
+            }
+            _ => copy_row(dst, sums),
+        }
+    }
+}
+
+/// `x.round_ties_even()` for |x| < 2^22, without the call to libm's `rintf` that the
+/// baseline x86-64 target (no SSE4.1) makes for it: adding and taking away 1.5 × 2^23 leaves
+/// no fraction bits, so the addition rounds to nearest even.
+#[inline(always)]
+fn round_ties_even_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
 }
 
 /// Quantises each row of `a` (`inputs` wide) to uint8 with its own scale and zero point, into
@@ -1125,6 +1238,8 @@ mod tests {
                 (13, 33, 65),
                 (30, 64, 32),
                 (25, 70, 48),
+                // wider than K_BLOCK_STEPS in every precision: summed in inner blocks
+                (13, 4 * K_BLOCK_STEPS + 9, 40),
             ] {
                 let a = values(rows * inputs, 1);
                 let w = values(outputs * inputs, 2);
@@ -1169,7 +1284,13 @@ mod tests {
 
     #[test]
     fn epilogues_apply_after_the_bias() {
-        let (rows, inputs, outputs) = (14, 20, 40);
+        for inputs in [20, 2 * K_BLOCK_STEPS + 3] {
+            epilogues_apply_after_the_bias_at(inputs);
+        }
+    }
+
+    fn epilogues_apply_after_the_bias_at(inputs: usize) {
+        let (rows, outputs) = (14, 40);
         let a = values(rows * inputs, 4);
         let w = values(outputs * inputs, 5);
         let bias = values(outputs, 6);
@@ -1211,7 +1332,13 @@ mod tests {
 
     #[test]
     fn a_row_gives_the_same_bits_whatever_rows_run_with_it() {
-        let (inputs, outputs) = (96, 64);
+        for inputs in [96, 4 * K_BLOCK_STEPS + 9] {
+            a_row_gives_the_same_bits_at(inputs);
+        }
+    }
+
+    fn a_row_gives_the_same_bits_at(inputs: usize) {
+        let outputs = 64;
         let w = values(outputs * inputs, 8);
         let bias = values(outputs, 9);
         let a = values(40 * inputs, 10);
@@ -1302,6 +1429,15 @@ mod tests {
         for (o, &got) in out[outputs..].iter().enumerate() {
             let bound = int8_bound(&a[inputs..], &w[o * inputs..(o + 1) * inputs]);
             assert!((f64::from(got) - want[outputs + o]).abs() < bound);
+        }
+    }
+
+    #[test]
+    fn small_rounding_is_to_nearest_even() {
+        for x in [
+            0.0f32, -0.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.49, 126.5, -127.5, 3.7, -3.7,
+        ] {
+            assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
         }
     }
 
