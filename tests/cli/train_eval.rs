@@ -122,14 +122,20 @@ fn training_calibrates_and_reports_every_test_set() {
         assert!(card.contains(&heading), "no section for {}", path.display());
     }
     assert_eq!(card.matches("#### Reliability of the scores").count(), 2);
-    // Both test files checked in bf16 and int8, in the card and in precisions.json.
+    // Dev and both test files checked in bf16 and int8, in the card and in precisions.json.
     assert_eq!(card.matches("### Precision").count(), 1);
     let checks: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(wd.path().join("m/precisions.json")).unwrap(),
     )
     .unwrap();
     let checks = checks["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 4);
+    assert_eq!(checks.len(), 6);
+    let dev = repo.join("data/labelled/dev.jsonl").display().to_string();
+    assert_eq!(
+        checks.iter().filter(|c| c["data"] == dev.as_str()).count(),
+        2,
+        "dev is checked in bf16 and int8"
+    );
     for check in checks {
         let data = check["data"].as_str().unwrap();
         let row = format!("| {} | `{data}` | ", check["precision"].as_str().unwrap());
