@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "JSONL|QDPX")]
     dev: Option<PathBuf>,
 
-    /// Held-out test data (JSONL or .qdpx), scored once for the model card and never used for a choice; repeat for several test sets (each gets its own section). Example: `--test data/real/test.jsonl --test data/labelled/test.jsonl`
+    /// Held-out test data (JSONL or .qdpx), scored once for the model card and never used for a choice; repeat for several test sets (each gets its own section). Each test file, and the --dev file, is also scored in bf16 and int8 to decide which precisions `--precision auto` may use. Example: `--test data/real/test.jsonl --test data/labelled/test.jsonl`
     #[arg(long, value_name = "JSONL|QDPX")]
     test: Vec<PathBuf>,
 
