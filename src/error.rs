@@ -111,3 +111,25 @@ impl InputError {
         Self::new(path, Position::File, reason)
     }
 }
+
+/// serde_json's message without its " at line 1 column N": readers parse one line at a time,
+/// so that line is always 1, and they report the file's own line and column beside it.
+pub fn json_reason(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((reason, _)) => reason.to_string(),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_reason;
+
+    #[test]
+    fn the_position_serde_gives_is_left_out() {
+        let error = serde_json::from_str::<serde_json::Value>("{\"id\": oops").unwrap_err();
+        assert!(error.to_string().contains("at line 1 column"));
+        assert_eq!(json_reason(&error), "expected value");
+    }
+}

@@ -65,8 +65,12 @@ fn as_text(value: &Value) -> String {
 }
 
 fn parse_line(line: &str, line_no: u64) -> Result<(Option<String>, Unit), (Option<u64>, String)> {
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| (Some(e.column() as u64), format!("malformed JSON: {e}")))?;
+    let value: Value = serde_json::from_str(line).map_err(|e| {
+        (
+            Some(e.column() as u64),
+            format!("malformed JSON: {}", crate::error::json_reason(&e)),
+        )
+    })?;
     let Value::Object(fields) = value else {
         return Err((None, "expected a JSON object per line".into()));
     };
@@ -128,6 +132,13 @@ mod tests {
             parsed.errors[0].position,
             Position::Line { line: 3, .. }
         ));
+        // the file's line is in the position; the reason does not name serde's "line 1"
+        assert!(parsed.errors[0].reason.starts_with("malformed JSON: "));
+        assert!(
+            !parsed.errors[0].reason.contains("line 1"),
+            "{}",
+            parsed.errors[0].reason
+        );
         assert!(parsed.errors[1].reason.contains("missing field \"text\""));
     }
 }

@@ -72,7 +72,11 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawLabelled>> {
             data_error(
                 path,
                 line_no,
-                format!("expected {{\"id\", \"text\", \"labels\": [..]}}: {e}"),
+                format!(
+                    "expected {{\"id\", \"text\", \"labels\": [..]}}: {} (column {})",
+                    crate::error::json_reason(&e),
+                    e.column()
+                ),
             )
         })?;
         let id = scalar_string(line.id);
