@@ -28,6 +28,7 @@ fn gemm_shapes(c: &mut Criterion) {
         ),
         ("output_1536x384", 1536, 384, None),
         ("mpnet_qkv_768x2304", 768, 2304, None),
+        ("mpnet_intermediate_768x3072", 768, 3072, None),
         ("mpnet_output_3072x768", 3072, 768, None),
     ];
     let best = Isa::from_env().unwrap();
@@ -52,12 +53,33 @@ fn gemm_shapes(c: &mut Criterion) {
                 .map(|i| ((i % 89) as f32 - 44.0) / 89.0)
                 .collect();
             let mut out = vec![0f32; ROWS * outputs];
-            let mut scratch = Scratch::default();
             let epilogue = act.map_or(Epilogue::Bias, Epilogue::Activate);
             group.throughput(Throughput::Elements((2 * ROWS * inputs * outputs) as u64));
-            group.bench_function(format!("{}_{name}", packed.kernel().name()), |b| {
-                b.iter(|| gemm::linear(&a, ROWS, &packed, &mut out, epilogue, &mut scratch))
-            });
+            // f32 kernels read rows in place unless that would thrash L1; at the wider inputs
+            // the same product with every row panel packed shows what that rule is worth.
+            let packing = if precision == Precision::F32 {
+                &[false, true][..]
+            } else {
+                &[false][..]
+            };
+            for &always_pack in packing {
+                let mut scratch = if always_pack {
+                    Scratch::always_packing()
+                } else {
+                    Scratch::default()
+                };
+                let variant = if always_pack { "_all-packed" } else { "" };
+                // bf16 without AVX-512 BF16 is an f32 kernel on rounded values.
+                let rounded = if precision == Precision::Bf16 && kernel != Kernel::Avx512Bf16 {
+                    "bf16-rounded_"
+                } else {
+                    ""
+                };
+                let id = format!("{rounded}{}{variant}_{name}", packed.kernel().name());
+                group.bench_function(id, |b| {
+                    b.iter(|| gemm::linear(&a, ROWS, &packed, &mut out, epilogue, &mut scratch))
+                });
+            }
         }
     }
     group.finish();

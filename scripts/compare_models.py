@@ -77,6 +77,13 @@ CANDIDATES = {
     # head-real-r2-mpnet, so the two differ only by the round-3 passages.
     "head-real-r3-mpnet": ([REAL / "train.jsonl", REAL / "round2/train.jsonl", REAL / "round3/train.jsonl"], False,
                            REAL / "dev.jsonl", ["--mode", "head", *MPNET]),
+    # The default's recipe (finetune-both-real2x-r2-mpnet-1epoch) with round 3 in the repeated real
+    # data: synthetic once, rounds 1-3 twice (80% of the items), one epoch. Not run yet: on an
+    # AVX2-only EPYC (Zen 1) it took 22.7 s per step, about 2.3 h for its 332 steps.
+    "finetune-both-real2x-r3-mpnet-1epoch": ([SYN / "train.jsonl"] + [REAL / "train.jsonl", REAL / "round2/train.jsonl",
+                                                                      REAL / "round3/train.jsonl"] * 2,
+                                             False, REAL / "dev.jsonl",
+                                             ["--mode", "finetune", "--epochs", "1", *MPNET]),
 }
 
 

@@ -19,7 +19,8 @@
 //! - AVX2 + FMA, f32, 6 × 16;
 //! - portable Rust, f32, 4 × 16, for every other CPU;
 //! - int8: AVX-512 VNNI (`vpdpbusd` on 512 bits), 12 × 32; AVX-VNNI (the same on 256 bits),
-//!   6 × 16; portable Rust, 4 × 16.
+//!   6 × 16; AVX2 without VNNI (`vpmaddwd` on values widened to 16 bits), 6 × 16; portable
+//!   Rust, 4 × 16.
 //!
 //! `bf16` without AVX-512 BF16 rounds weights and activations to bf16 and multiplies them with
 //! an f32 kernel, so results match the native kernel's up to summation order.
@@ -86,6 +87,7 @@ pub enum Kernel {
     PortableF32,
     Avx512Vnni,
     AvxVnni,
+    Avx2Int8,
     PortableInt8,
 }
 
@@ -190,7 +192,8 @@ impl Kernel {
             return match isa {
                 Isa::Avx512 if Isa::has_avx512_vnni() => Kernel::Avx512Vnni,
                 Isa::Avx512 | Isa::Avx2 if Isa::has_avx_vnni() => Kernel::AvxVnni,
-                _ => Kernel::PortableInt8,
+                Isa::Avx512 | Isa::Avx2 => Kernel::Avx2Int8,
+                Isa::Portable => Kernel::PortableInt8,
             };
         }
         match isa {
@@ -210,6 +213,7 @@ impl Kernel {
             Kernel::PortableF32 => "portable-f32",
             Kernel::Avx512Vnni => "avx512-vnni-int8",
             Kernel::AvxVnni => "avx-vnni-int8",
+            Kernel::Avx2Int8 => "avx2-int8",
             Kernel::PortableInt8 => "portable-int8",
         }
     }
@@ -218,24 +222,29 @@ impl Kernel {
     pub fn is_int8(self) -> bool {
         matches!(
             self,
-            Kernel::Avx512Vnni | Kernel::AvxVnni | Kernel::PortableInt8
+            Kernel::Avx512Vnni | Kernel::AvxVnni | Kernel::Avx2Int8 | Kernel::PortableInt8
         )
     }
 
     fn tile(self) -> (usize, usize) {
         match self {
             Kernel::Avx512F32 | Kernel::Avx512Bf16 | Kernel::Avx512Vnni => (AVX512_ROWS, 32),
-            Kernel::Avx2F32 | Kernel::AvxVnni => (6, 16),
+            Kernel::Avx2F32 | Kernel::AvxVnni | Kernel::Avx2Int8 => (6, 16),
             Kernel::PortableF32 | Kernel::PortableInt8 => (4, 16),
         }
     }
 
-    /// Inner-dimension steps per input count: bf16 pairs two inputs per step, int8 four.
+    /// Inner-dimension steps per input count: bf16 pairs two inputs per step, int8 four
+    /// (AVX2 without VNNI two, widened to 16 bits).
     fn steps(self, k: usize) -> usize {
+        k.div_ceil(self.inputs_per_step())
+    }
+
+    fn inputs_per_step(self) -> usize {
         match self {
-            Kernel::Avx512Bf16 => k.div_ceil(2),
-            _ if self.is_int8() => k.div_ceil(4),
-            _ => k,
+            Kernel::Avx512Bf16 | Kernel::Avx2Int8 => 2,
+            _ if self.is_int8() => 4,
+            _ => 1,
         }
     }
 }
@@ -316,7 +325,8 @@ impl PackedLinear {
     }
 
     /// Quantises each output's weights to int8 (symmetric, scale `max |w| / 127`) and packs
-    /// them four inputs to a u32, as `vpdpbusd` reads them.
+    /// them four inputs to a u32, as `vpdpbusd` reads them, or two to a u32 as 16-bit
+    /// integers, as `vpmaddwd` reads them (AVX2 without VNNI).
     fn new_int8(
         weight: &[f32],
         outputs: usize,
@@ -326,8 +336,9 @@ impl PackedLinear {
     ) -> Self {
         let (_, nr) = kernel.tile();
         let steps = kernel.steps(inputs);
+        let per_step = kernel.inputs_per_step();
         let n_panels = outputs.div_ceil(nr);
-        let mut quantised = vec![0i8; n_panels * nr * steps * 4];
+        let mut quantised = vec![0i8; n_panels * nr * steps * per_step];
         let mut weight_scales = Vec::with_capacity(outputs);
         let mut weight_sums = Vec::with_capacity(outputs);
         for (o, row) in weight.chunks_exact(inputs).enumerate() {
@@ -336,7 +347,7 @@ impl PackedLinear {
             let mut sum = 0i32;
             for (i, &w) in row.iter().enumerate() {
                 let q = round_ties_even_small(w / scale).clamp(-127.0, 127.0) as i8;
-                quantised[o * steps * 4 + i] = q;
+                quantised[o * steps * per_step + i] = q;
                 sum += i32::from(q);
             }
             weight_scales.push(scale);
@@ -346,9 +357,14 @@ impl PackedLinear {
         for p in 0..n_panels {
             for s in 0..steps {
                 for j in 0..nr {
-                    let at = (p * nr + j) * steps * 4 + 4 * s;
-                    let bytes = std::array::from_fn(|t| quantised[at + t] as u8);
-                    panels[(p * steps + s) * nr + j] = u32::from_le_bytes(bytes);
+                    let at = (p * nr + j) * steps * per_step + per_step * s;
+                    panels[(p * steps + s) * nr + j] = if per_step == 4 {
+                        u32::from_le_bytes(std::array::from_fn(|t| quantised[at + t] as u8))
+                    } else {
+                        let [lo, hi] =
+                            [0, 1].map(|t| u32::from(i16::from(quantised[at + t]) as u16));
+                        lo | hi << 16
+                    };
                 }
             }
         }
@@ -395,6 +411,20 @@ pub struct Scratch {
     /// int8: each row's scale and zero point, for the rows of the block in `packed`.
     row_scales: Vec<f32>,
     row_zeros: Vec<i32>,
+    /// Pack every row panel, even where f32 kernels would read rows in place.
+    always_pack: bool,
+}
+
+impl Scratch {
+    /// Buffers that make f32 kernels pack every row panel instead of reading rows in place
+    /// where L1 allows: the results are the same bits, so benchmarks use it to weigh the two.
+    #[doc(hidden)]
+    pub fn always_packing() -> Scratch {
+        Scratch {
+            always_pack: true,
+            ..Scratch::default()
+        }
+    }
 }
 
 /// `out = epilogue(a · wᵀ + bias)` for `rows` rows of `a` (row-major, `w.inputs()` wide);
@@ -432,6 +462,9 @@ pub fn linear(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Kernel::AvxVnni => unsafe { x86::linear_avx_vnni(a, rows, w, out, epilogue, scratch) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx2Int8 => unsafe { x86::linear_avx2_int8(a, rows, w, out, epilogue, scratch) },
         Kernel::PortableInt8 => drive::<PortableInt8>(a, rows, w, out, epilogue, scratch),
         _ => drive::<Portable>(a, rows, w, out, epilogue, scratch),
     }
@@ -536,20 +569,25 @@ fn drive<M: Micro>(
     let n_panels = n.div_ceil(nr);
     let mut tile = [0f32; MAX_TILE];
     let int8 = w.kernel.is_int8();
-    // f32 kernels read full row panels straight from `a`; only bf16 needs them converted.
-    let direct = w.kernel != Kernel::Avx512Bf16 && !w.round_inputs && !int8;
+    // f32 kernels read full row panels straight from `a` (only bf16 needs them converted),
+    // unless the rows' lines would evict each other from L1.
+    let direct = w.kernel != Kernel::Avx512Bf16
+        && !w.round_inputs
+        && !int8
+        && !scratch.always_pack
+        && rows_stay_in_l1(k, mr);
     for block_start in (0..rows).step_by(block_rows) {
         let block_len = block_rows.min(rows - block_start);
         let row_panels = block_len.div_ceil(mr);
         scratch.packed.clear();
         scratch.packed.resize(row_panels * steps * mr, 0);
         if int8 {
-            quantise_rows(
-                &a[block_start * k..(block_start + block_len) * k],
-                k,
-                steps,
-                scratch,
-            );
+            let block = &a[block_start * k..(block_start + block_len) * k];
+            if w.kernel.inputs_per_step() == 2 {
+                quantise_rows::<2>(block, k, steps, scratch);
+            } else {
+                quantise_rows::<1>(block, k, steps, scratch);
+            }
         } else {
             for rp in 0..row_panels {
                 let first = block_start + rp * mr;
@@ -639,6 +677,24 @@ fn drive<M: Micro>(
             }
         }
     }
+}
+
+/// Whether a microkernel reading `mr` rows of row-major activations `k` floats wide keeps
+/// their lines in L1 at once. An L1 of 32 KiB and 8 ways (Zen 4, and Intel's up to Ice Lake;
+/// later ones have more sets) picks a line's set from address bits 6 to 11, so rows a multiple
+/// of 4 KiB apart share one set: at 3,072 inputs all 12 rows of an AVX-512 panel do and evict
+/// each other at every step (MPNet's output product ran at 64 GFLOP/s against 90 for the
+/// others). Rows are read in place while at most half the ways of a set hold them, leaving the
+/// rest to the weight panel; otherwise they are packed.
+fn rows_stay_in_l1(k: usize, mr: usize) -> bool {
+    const SETS: usize = 64;
+    const WAYS: usize = 8;
+    const LINE: usize = 64;
+    let mut rows_in_set = [0usize; SETS];
+    for r in 0..mr {
+        rows_in_set[(r * k * 4 / LINE) % SETS] += 1;
+    }
+    rows_in_set.iter().all(|&n| n <= WAYS / 2)
 }
 
 /// `dst.copy_from_slice(src)` in fixed blocks of 16, which compile to vector moves: a tile
@@ -739,12 +795,18 @@ fn round_ties_even_small(x: f32) -> f32 {
 }
 
 /// Quantises each row of `a` (`inputs` wide) to uint8 with its own scale and zero point, into
-/// `scratch.packed` row by row, `steps` u32 of four bytes each (the padding bytes meet zero
-/// weights), and the scales and zero points into `scratch`.
+/// `scratch.packed` row by row, `steps` u32 each (the padding meets zero weights), and the
+/// scales and zero points into `scratch`. Each value takes `BYTES` bytes: one (four to a u32)
+/// or two (a 16-bit integer, two to a u32; the high byte stays zero from the cleared buffer).
 ///
 /// The range is widened to hold 0, so 0 is exact and the zero point is an integer in 0..=255.
 #[inline(always)]
-fn quantise_rows(a: &[f32], inputs: usize, steps: usize, scratch: &mut Scratch) {
+fn quantise_rows<const BYTES: usize>(
+    a: &[f32],
+    inputs: usize,
+    steps: usize,
+    scratch: &mut Scratch,
+) {
     scratch.row_scales.clear();
     scratch.row_zeros.clear();
     let bytes: &mut [u8] = bytemuck_u8(&mut scratch.packed);
@@ -756,7 +818,7 @@ fn quantise_rows(a: &[f32], inputs: usize, steps: usize, scratch: &mut Scratch) 
         let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
         let inverse = 1.0 / scale;
         let zero = (-lo * inverse).round_ties_even().clamp(0.0, 255.0);
-        for (q, &x) in out.iter_mut().zip(row) {
+        for (q, &x) in out.iter_mut().step_by(BYTES).zip(row) {
             // Rounded to nearest even without a saturating `as` cast (which the compiler keeps
             // scalar): adding 2^23 to a value in 0..=255 puts it, rounded, in the low bits.
             let clamped = (x * inverse + zero).clamp(0.0, 255.0);
@@ -939,17 +1001,27 @@ mod x86 {
     pub(super) struct Avx2F32;
     pub(super) struct Avx512Vnni;
     pub(super) struct AvxVnni;
+    pub(super) struct Avx2Int8;
 
-    impl Micro for Avx512F32 {
-        const MR: usize = AVX512_ROWS;
-        const NR: usize = 32;
+    /// `impl Micro` for a kernel whose tile is `$mr × $nr`, computed by `$tile` (its
+    /// `target_feature` function; weights as f32 when `f32` is given).
+    macro_rules! micro {
+        ($kernel:ident, $mr:expr, $nr:expr, $tile:ident $(, $f32:ident)?) => {
+            impl Micro for $kernel {
+                const MR: usize = $mr;
+                const NR: usize = $nr;
 
-        #[inline(always)]
-        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { avx512_f32_tile(steps, a, b.cast(), tile) }
-        }
+                #[inline(always)]
+                unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+                    $(let b = b.cast::<$f32>();)?
+                    // SAFETY: forwarded from the caller.
+                    unsafe { $tile(steps, a, b, tile) }
+                }
+            }
+        };
     }
+
+    micro!(Avx512F32, AVX512_ROWS, 32, avx512_f32_tile, f32);
 
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -983,16 +1055,7 @@ mod x86 {
         }
     }
 
-    impl Micro for Avx512Bf16 {
-        const MR: usize = AVX512_ROWS;
-        const NR: usize = 32;
-
-        #[inline(always)]
-        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { avx512_bf16_tile(steps, a, b, tile) }
-        }
-    }
+    micro!(Avx512Bf16, AVX512_ROWS, 32, avx512_bf16_tile);
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bf16")]
@@ -1016,16 +1079,7 @@ mod x86 {
         unsafe { store_avx512(&c, tile) }
     }
 
-    impl Micro for Avx2F32 {
-        const MR: usize = 6;
-        const NR: usize = 16;
-
-        #[inline(always)]
-        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { avx2_f32_tile(steps, a, b.cast(), tile) }
-        }
-    }
+    micro!(Avx2F32, 6, 16, avx2_f32_tile, f32);
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -1052,16 +1106,7 @@ mod x86 {
         }
     }
 
-    impl Micro for Avx512Vnni {
-        const MR: usize = AVX512_ROWS;
-        const NR: usize = 32;
-
-        #[inline(always)]
-        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { avx512_vnni_tile(steps, a, b, tile) }
-        }
-    }
+    micro!(Avx512Vnni, AVX512_ROWS, 32, avx512_vnni_tile);
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
@@ -1089,41 +1134,59 @@ mod x86 {
         }
     }
 
-    impl Micro for AvxVnni {
-        const MR: usize = 6;
-        const NR: usize = 16;
+    micro!(AvxVnni, 6, 16, avx_vnni_tile);
 
-        #[inline(always)]
-        unsafe fn tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { avx_vnni_tile(steps, a, b, tile) }
-        }
+    /// The 6 × 16 tile of int32 sums of the 256-bit int8 kernels, `$dot(acc, x, w)` adding a
+    /// step's products of the broadcast activations `x` and the weights `w` to `acc`. A macro,
+    /// not a closure, so that every step stays inline in the `target_feature` function.
+    macro_rules! avx2_i32_tile {
+        ($steps:ident, $a:ident, $b:ident, $tile:ident, $dot:expr) => {{
+            let mut c = [[_mm256_setzero_si256(); 2]; 6];
+            for s in 0..$steps {
+                // SAFETY: `steps` full steps of 6 rows and 16 outputs of four bytes, per the
+                // caller.
+                unsafe {
+                    let b0 = _mm256_loadu_si256($b.add(s * 16).cast());
+                    let b1 = _mm256_loadu_si256($b.add(s * 16 + 8).cast());
+                    for (r, acc) in c.iter_mut().enumerate() {
+                        let x = _mm256_set1_epi32(*$a.at(r, s) as i32);
+                        acc[0] = $dot(acc[0], x, b0);
+                        acc[1] = $dot(acc[1], x, b1);
+                    }
+                }
+            }
+            for (r, acc) in c.iter().enumerate() {
+                // SAFETY: 6 × 16 four-byte values fit the tile.
+                unsafe {
+                    let at = $tile.as_mut_ptr().add(r * 16);
+                    _mm256_storeu_si256(at.cast(), acc[0]);
+                    _mm256_storeu_si256(at.add(8).cast(), acc[1]);
+                }
+            }
+        }};
     }
 
     #[inline]
     #[target_feature(enable = "avx2,avxvnni")]
     unsafe fn avx_vnni_tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
-        let mut c = [[_mm256_setzero_si256(); 2]; 6];
-        for s in 0..steps {
-            // SAFETY: `steps` full steps of 6 rows and 16 outputs of four bytes, per the caller.
-            unsafe {
-                let b0 = _mm256_loadu_si256(b.add(s * 16).cast());
-                let b1 = _mm256_loadu_si256(b.add(s * 16 + 8).cast());
-                for (r, acc) in c.iter_mut().enumerate() {
-                    let x = _mm256_set1_epi32(*a.at(r, s) as i32);
-                    acc[0] = _mm256_dpbusd_avx_epi32(acc[0], x, b0);
-                    acc[1] = _mm256_dpbusd_avx_epi32(acc[1], x, b1);
-                }
-            }
-        }
-        for (r, acc) in c.iter().enumerate() {
-            // SAFETY: 6 × 16 four-byte values fit the tile.
-            unsafe {
-                let at = tile.as_mut_ptr().add(r * 16);
-                _mm256_storeu_si256(at.cast(), acc[0]);
-                _mm256_storeu_si256(at.add(8).cast(), acc[1]);
-            }
-        }
+        avx2_i32_tile!(steps, a, b, tile, |acc, x, w| _mm256_dpbusd_avx_epi32(
+            acc, x, w
+        ))
+    }
+
+    micro!(Avx2Int8, 6, 16, avx2_int8_tile);
+
+    /// int8 without VNNI: each step is two inputs widened to 16 bits, multiplied and summed
+    /// in pairs into int32 by `vpmaddwd`, which is exact. (`vpmaddubsw` takes four inputs a
+    /// step on bytes, but saturates its 16-bit pair sums at 255 × 127 × 2, so its results
+    /// would differ from the VNNI kernels'.)
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_int8_tile(steps: usize, a: Rows, b: *const u32, tile: &mut [f32; MAX_TILE]) {
+        avx2_i32_tile!(steps, a, b, tile, |acc, x, w| _mm256_add_epi32(
+            acc,
+            _mm256_madd_epi16(x, w)
+        ))
     }
 
     /// A kernel's entry point: the shared loop nest compiled for the kernel's instructions.
@@ -1160,11 +1223,26 @@ mod x86 {
         "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"
     );
     entry!(linear_avx_vnni, AvxVnni, "avx2,fma,avxvnni");
+    entry!(linear_avx2_int8, Avx2Int8, "avx2,fma");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `a · wᵀ + bias` into a fresh output that starts as NaN, so unwritten outputs show.
+    fn product(a: &[f32], rows: usize, w: &PackedLinear) -> Vec<f32> {
+        let mut out = vec![f32::NAN; rows * w.outputs()];
+        linear(
+            a,
+            rows,
+            w,
+            &mut out,
+            Epilogue::Bias,
+            &mut Scratch::default(),
+        );
+        out
+    }
 
     /// Every (precision, kernel) pair this CPU runs.
     fn runnable() -> Vec<(Precision, Kernel)> {
@@ -1177,6 +1255,10 @@ mod tests {
                     .map(|p| (p, Kernel::choose(p, isa)))
             })
             .collect();
+        // Chosen only where the CPU lacks VNNI, but it runs on every AVX2 CPU.
+        if Isa::cpu() >= Isa::Avx2 {
+            all.push((Precision::Int8, Kernel::Avx2Int8));
+        }
         all.sort_by_key(|&(p, k)| (p.name(), k.name()));
         all.dedup();
         all
@@ -1245,15 +1327,7 @@ mod tests {
                 let w = values(outputs * inputs, 2);
                 let bias = values(outputs, 3);
                 let packed = PackedLinear::new(&w, outputs, inputs, &bias, precision, kernel);
-                let mut out = vec![f32::NAN; rows * outputs];
-                linear(
-                    &a,
-                    rows,
-                    &packed,
-                    &mut out,
-                    Epilogue::Bias,
-                    &mut Scratch::default(),
-                );
+                let out = product(&a, rows, &packed);
                 let want = reference(
                     &a,
                     rows,
@@ -1278,6 +1352,45 @@ mod tests {
                         "{kernel:?} {precision:?} {rows}x{inputs}x{outputs} at {i}: {got} vs {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_packed_where_they_would_share_l1_sets() {
+        // The encoders' widths on the AVX-512 panel (12 rows) and the AVX2 one (6).
+        assert!(rows_stay_in_l1(384, 12));
+        assert!(rows_stay_in_l1(768, 12));
+        assert!(!rows_stay_in_l1(1536, 12));
+        assert!(!rows_stay_in_l1(3072, 12));
+        assert!(rows_stay_in_l1(1536, 6));
+        assert!(!rows_stay_in_l1(3072, 6));
+        assert!(rows_stay_in_l1(3072 + 16, 12));
+    }
+
+    #[test]
+    fn packed_and_direct_rows_give_the_same_bits() {
+        for inputs in [384, 3072] {
+            let (rows, outputs) = (30, 40);
+            let a = values(rows * inputs, 8);
+            let w = values(outputs * inputs, 9);
+            let bias = values(outputs, 10);
+            for (precision, kernel) in runnable() {
+                let packed = PackedLinear::new(&w, outputs, inputs, &bias, precision, kernel);
+                let [all_packed, direct] = [true, false].map(|always_pack| {
+                    let mut out = vec![0f32; rows * outputs];
+                    let mut scratch = if always_pack {
+                        Scratch::always_packing()
+                    } else {
+                        Scratch::default()
+                    };
+                    linear(&a, rows, &packed, &mut out, Epilogue::Bias, &mut scratch);
+                    out.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                });
+                assert_eq!(
+                    all_packed, direct,
+                    "{kernel:?} {precision:?} at {inputs} inputs"
+                );
             }
         }
     }
@@ -1403,6 +1516,30 @@ mod tests {
             match &first {
                 None => first = Some(out),
                 Some(first) => assert_eq!(&out, first, "{kernel:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn int8_sums_do_not_saturate_at_the_extremes() {
+        // Activations that quantise to 255 and weights to ±127 side by side: a pair's sum,
+        // 255 × 127 × 2, is past what 16 bits hold.
+        let (rows, inputs, outputs) = (7, 64, 20);
+        let a: Vec<f32> = (0..rows * inputs)
+            .map(|i| if i % inputs == 0 { 0.0 } else { 1.0 })
+            .collect();
+        let w: Vec<f32> = (0..outputs * inputs)
+            .map(|i| if (i / inputs) % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let bias = vec![0f32; outputs];
+        for (_, kernel) in runnable()
+            .into_iter()
+            .filter(|(p, _)| *p == Precision::Int8)
+        {
+            let packed = PackedLinear::new(&w, outputs, inputs, &bias, Precision::Int8, kernel);
+            for (i, &got) in product(&a, rows, &packed).iter().enumerate() {
+                let want = if i % outputs % 2 == 0 { 63.0 } else { -63.0 };
+                assert!((got - want).abs() < 1e-3, "{kernel:?} at {i}: {got}");
             }
         }
     }
