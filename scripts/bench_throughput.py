@@ -23,6 +23,7 @@ Usage:
   python3 scripts/bench_throughput.py --setup-peers    # once: ~3 GB of wheels for PyTorch
   python3 scripts/bench_throughput.py --peers          # discotag and every installed peer
   python3 scripts/bench_throughput.py --model models/fast --peers   # the all-MiniLM-L6-v2 model
+  python3 scripts/bench_throughput.py --peers --peer onnxruntime-fp32 onnxruntime-int8   # some peers
 """
 import argparse
 import json
@@ -230,7 +231,10 @@ def setup_peers() -> None:
     subprocess.run([str(venv_python()), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
 
 
-def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work: Path) -> list[dict]:
+PEERS = ["onnxruntime-fp32", "onnxruntime-int8", "pytorch-fp32", "pytorch-bf16-autocast"]
+
+
+def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work: Path, peers: list[str]) -> list[dict]:
     python = venv_python()
     if not python.exists():
         print(f"no peers: {VENV} is missing (run with --setup-peers)", file=sys.stderr)
@@ -243,7 +247,7 @@ def run_peers(encoder_dir: Path, corpus: Path, threads: int, repeats: int, work:
     exported = subprocess.run([str(python), "-c", EXPORT_CODE, str(encoder_dir), str(onnx_path), str(int8_path)], capture_output=True, text=True)
     if exported.returncode != 0:
         print(f"ONNX export failed, skipping onnxruntime:\n{exported.stderr[-2000:]}", file=sys.stderr)
-    for which in ["onnxruntime-fp32", "onnxruntime-int8", "pytorch-fp32", "pytorch-bf16-autocast"]:
+    for which in peers:
         if which.startswith("onnx") and exported.returncode != 0:
             continue
         features = work / f"{which}.npy"
@@ -310,6 +314,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models/default", help="model folder (models/fast: all-MiniLM-L6-v2)")
     parser.add_argument("--setup-peers", action="store_true", help=f"create {VENV} with the peers, then run them")
     parser.add_argument("--peers", action="store_true", help="run the peers installed in the virtual environment")
+    parser.add_argument("--peer", nargs="+", choices=PEERS, default=PEERS,
+                        help="which peers --peers runs (PyTorch bf16 autocast takes minutes on CPUs without bf16 instructions)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
@@ -322,7 +328,7 @@ def main() -> None:
         make_corpus(args.utterances, args.seed, corpus)
         results = [run_discotag(args.binary, args.model, corpus, args.threads, p, args.repeats) for p in args.precision]
         if args.peers or args.setup_peers:
-            results += run_peers(encoder_dir, corpus, args.threads, args.repeats, work)
+            results += run_peers(encoder_dir, corpus, args.threads, args.repeats, work, args.peer)
     peak = fp32_peak_gflops(args.threads) if (args.peers or args.setup_peers) else None
     ops = encoder_ops_per_token(encoder_dir, results[0]["tokens"] / results[0]["utterances"])
 
