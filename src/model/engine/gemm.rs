@@ -680,9 +680,9 @@ fn drive<M: Micro>(
 }
 
 /// Whether a microkernel reading `mr` rows of row-major activations `k` floats wide keeps
-/// their lines in L1 at once. An L1 of 32 KiB and 8 ways (Zen 4, and Intel's up to Ice Lake;
-/// later ones have more sets) picks a line's set from address bits 6 to 11, so rows a multiple
-/// of 4 KiB apart share one set: at 3,072 inputs all 12 rows of an AVX-512 panel do and evict
+/// their lines in L1 at once. An L1 of 64 sets (32 KiB of 8 ways on AMD's Zen cores and Intel's
+/// up to Skylake; 48 KiB of 12 ways on later Intel cores) picks a line's set from address bits
+/// 6 to 11, so rows a multiple of 4 KiB apart share one set: at 3,072 inputs all 12 rows of an AVX-512 panel do and evict
 /// each other at every step (MPNet's output product ran at 64 GFLOP/s against 90 for the
 /// others). Rows are read in place while at most half the ways of a set hold them, leaving the
 /// rest to the weight panel; otherwise they are packed.
