@@ -126,6 +126,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     freeze_layers: usize,
 
+    /// Fine-tuning: start from this fine-tuned model's encoder and head instead of the pre-trained encoder and a linear probe, to update a model with newly coded data; its pooling and encoder are kept, and --out must be another folder. Example: `--init models/default`
+    #[arg(long, value_name = "MODEL_DIR")]
+    init: Option<PathBuf>,
+
     /// Fine-tuning: continue an interrupted run from the checkpoint in --out (same data and settings). Example: `--resume`
     #[arg(long)]
     resume: bool,
@@ -154,9 +158,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let encoder = match &args.encoder {
-        Some(path) => EncoderRef::from_argument(path)?,
-        None => EncoderRef::default_minilm(),
+    if let Some(init) = &args.init
+        && std::path::absolute(init).ok() == std::path::absolute(&args.out).ok()
+    {
+        return Err(discotag::Error::Usage(
+            "--init and --out are the same folder; write the continued model to another".into(),
+        )
+        .into());
+    }
+    let encoder = match (&args.encoder, &args.init) {
+        (Some(path), _) => EncoderRef::from_argument(path)?,
+        (None, Some(init)) => EncoderRef::load(&init.join(discotag::model::ENCODER_REF_FILE))?,
+        (None, None) => EncoderRef::default_minilm(),
     };
     let config = TrainConfig {
         codebook: args.codebook,
@@ -204,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             freeze_layers: args.freeze_layers,
         },
         resume: args.resume,
+        init: args.init,
         project: args.project.options(),
         curve_repeats: args.curve_repeats,
         data_description: args.data_description,

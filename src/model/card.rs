@@ -145,17 +145,25 @@ impl ModelCard {
             "Common: max tokens {}, seed {}, class-weighted binary cross-entropy (positive weight = negatives/positives, clamped to 1..10), early stopping on dev macro-F1 at threshold 0.5, then one threshold per code chosen on dev.\n\n",
             config.max_tokens, config.seed
         ));
-        t.push_str(&format!(
-            "Heads on frozen features: AdamW (learning rate {}, weight decay {}), batch size {}, up to {} epochs with patience {}, MLP dropout {}. Candidates, each judged by dev macro-F1 at its calibrated thresholds; the best is kept{}:\n\n| head | best epoch | dev macro-F1 |\n|---|---|---|\n",
-            h.learning_rate.map_or("0.01 linear / 0.001 MLP".into(), |lr| lr.to_string()),
-            h.weight_decay, h.batch_size, h.epochs, h.patience, h.dropout,
-            if summary.mode == Mode::Finetune { " as the starting head for fine-tuning" } else { "" }
-        ));
-        for c in &summary.candidates {
+        if let Some(init) = &config.init {
             t.push_str(&format!(
-                "| {} | {} | {:.3} |\n",
-                c.description, c.best_epoch, c.dev_macro_f1
+                "Started from the fine-tuned model `{}`: its encoder delta and its head ({}), with no head candidates of its own.\n",
+                init.display(),
+                summary.head
             ));
+        } else {
+            t.push_str(&format!(
+                "Heads on frozen features: AdamW (learning rate {}, weight decay {}), batch size {}, up to {} epochs with patience {}, MLP dropout {}. Candidates, each judged by dev macro-F1 at its calibrated thresholds; the best is kept{}:\n\n| head | best epoch | dev macro-F1 |\n|---|---|---|\n",
+                h.learning_rate.map_or("0.01 linear / 0.001 MLP".into(), |lr| lr.to_string()),
+                h.weight_decay, h.batch_size, h.epochs, h.patience, h.dropout,
+                if summary.mode == Mode::Finetune { " as the starting head for fine-tuning" } else { "" }
+            ));
+            for c in &summary.candidates {
+                t.push_str(&format!(
+                    "| {} | {} | {:.3} |\n",
+                    c.description, c.best_epoch, c.dev_macro_f1
+                ));
+            }
         }
         t.push('\n');
         if let Some((steps, per_step)) = summary.steps {

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
 
 use super::{WORD_EMBEDDINGS, encoder, read_weights};
 use crate::error::{Error, Result};
@@ -77,32 +76,36 @@ pub(super) fn apply(tensors: &mut HashMap<String, Tensor>, delta_path: &Path) ->
     Ok(())
 }
 
-/// Writes the difference between fine-tuned variables and the encoder's own weights, in f16:
-/// each tensor whole, except the word-embedding table, of which only changed rows are kept.
+/// Writes the difference between fine-tuned weights and the encoder's own, in f16: each
+/// changed tensor whole, except the word-embedding table, of which only changed rows are kept.
+/// Tensors that did not change (frozen layers) are left out.
 ///
 /// # Errors
 /// On tensor or write failures.
-pub fn save(encoder_dir: &Path, tuned: &VarMap, path: &Path) -> Result<()> {
+pub fn save(encoder_dir: &Path, tuned: &[(String, Tensor)], path: &Path) -> Result<()> {
     let base = read_weights(&encoder_dir.join("model.safetensors"))?;
     let mut out: HashMap<String, Tensor> = HashMap::new();
-    for (name, var) in tuned.data().lock().expect("varmap lock").iter() {
+    for (name, tensor) in tuned {
         let original = base.get(name).ok_or_else(|| Error::Model {
             path: encoder_dir.to_path_buf(),
             reason: format!("the encoder has no tensor {name:?}"),
         })?;
-        let change = (var.as_tensor() - original.to_dtype(encoder::DTYPE)?)?;
+        let change = (tensor - original.to_dtype(encoder::DTYPE)?)?;
         if name == WORD_EMBEDDINGS {
             let moved = change.abs()?.max(1)?.to_vec1::<f32>()?;
             let rows: Vec<u32> = (0..moved.len() as u32)
                 .filter(|&r| moved[r as usize] > 0.0)
                 .collect();
+            if rows.is_empty() {
+                continue;
+            }
             let index = Tensor::from_vec(rows.clone(), rows.len(), &Device::Cpu)?;
             out.insert(format!("{name}{ROWS}"), index.clone());
             out.insert(
                 format!("{name}{VALUES}"),
                 change.index_select(&index, 0)?.to_dtype(DType::F16)?,
             );
-        } else {
+        } else if change.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()? > 0.0 {
             out.insert(name.clone(), change.to_dtype(DType::F16)?);
         }
     }

@@ -18,8 +18,9 @@ pub mod weights;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
@@ -118,38 +119,120 @@ pub fn load_encoder_with_delta(
     })
 }
 
-/// Loads an encoder folder with every weight a trainable variable in the returned `VarMap`
-/// (names without any `bert.` prefix), for fine-tuning.
+/// An encoder loaded for fine-tuning: the weights it trains are variables in `vars`; the ones
+/// it keeps (`fixed`) are plain tensors, so that backpropagation stops below them and a run
+/// with frozen lower layers does not pay for their gradients.
+pub struct TrainableEncoder {
+    pub encoder: LoadedEncoder,
+    pub vars: VarMap,
+    pub fixed: HashMap<String, Tensor>,
+}
+
+impl TrainableEncoder {
+    /// Every encoder weight by name, trained and kept alike, at its current value.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let vars = self.vars.data().lock().expect("varmap lock");
+        vars.iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .chain(self.fixed.iter().map(|(n, t)| (n.clone(), t.clone())))
+            .collect()
+    }
+}
+
+/// Builds the encoder from stored tensors: a variable for each weight `keep` says no to, the
+/// stored tensor itself for the others.
+struct SplitBackend<'a> {
+    stored: HashMap<String, Tensor>,
+    vars: VarMap,
+    keep: &'a (dyn Fn(&str) -> bool + Sync),
+    fixed: Arc<Mutex<HashMap<String, Tensor>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for SplitBackend<'_> {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let tensor = self.get_unchecked(name, dtype, dev)?;
+        if tensor.shape() != &shape {
+            candle_core::bail!("{name}: shape {:?}, expected {shape:?}", tensor.shape());
+        }
+        if (self.keep)(name) {
+            self.fixed
+                .lock()
+                .expect("fixed lock")
+                .insert(name.to_string(), tensor.clone());
+            return Ok(tensor);
+        }
+        let var = candle_core::Var::from_tensor(&tensor)?;
+        let mut vars = self.vars.data().lock().expect("varmap lock");
+        Ok(vars
+            .entry(name.to_string())
+            .or_insert(var)
+            .as_tensor()
+            .clone())
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let tensor = self.stored.get(name).ok_or_else(|| {
+            candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }
+            .bt()
+        })?;
+        tensor.to_device(dev)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.stored.contains_key(name)
+    }
+}
+
+/// Loads an encoder folder for fine-tuning, with a fine-tuning delta added first when `start`
+/// is given (to continue from a fine-tuned model). Weights for which `keep` is true stay fixed;
+/// every other weight is a trainable variable (names without any `bert.` prefix).
 ///
 /// # Errors
-/// As [`load_encoder`], and when the checkpoint lacks a tensor the encoder needs.
-pub fn load_encoder_trainable(dir: &Path, max_tokens: usize) -> Result<(LoadedEncoder, VarMap)> {
+/// As [`load_encoder_with_delta`], and when the checkpoint lacks a tensor the encoder needs.
+pub fn load_encoder_trainable(
+    dir: &Path,
+    start: Option<&Path>,
+    max_tokens: usize,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<TrainableEncoder> {
     let config = read_encoder_config(dir, max_tokens)?;
     let weights = dir.join("model.safetensors");
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, encoder::DTYPE, &Device::Cpu);
-    let encoder = Encoder::load(vb, &config)?;
-    let stored = read_weights(&weights)?;
-    for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
-        let tensor = stored.get(name).ok_or_else(|| Error::Model {
-            path: weights.clone(),
-            reason: format!("tensor {name:?} is missing"),
-        })?;
-        var.set(&tensor.to_dtype(encoder::DTYPE)?)
-            .map_err(|e| Error::Model {
-                path: weights.clone(),
-                reason: format!("tensor {name:?}: {e}"),
-            })?;
+    let mut stored = read_weights(&weights)?;
+    if let Some(delta) = start {
+        delta::apply(&mut stored, delta)?;
     }
+    let (vars, fixed) = (VarMap::new(), Arc::new(Mutex::new(HashMap::new())));
+    let backend = SplitBackend {
+        stored,
+        vars: vars.clone(),
+        keep,
+        fixed: fixed.clone(),
+    };
+    let vb = VarBuilder::from_backend(Box::new(backend), encoder::DTYPE, Device::Cpu);
+    let encoder = Encoder::load(vb, &config).map_err(|e| Error::Model {
+        path: weights.clone(),
+        reason: format!("not a checkpoint matching config.json: {e}"),
+    })?;
+    let fixed = std::mem::take(&mut *fixed.lock().expect("fixed lock"));
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_tokens)?;
-    Ok((
-        LoadedEncoder {
+    Ok(TrainableEncoder {
+        encoder: LoadedEncoder {
             encoder,
             tokenizer,
             dir: dir.to_path_buf(),
         },
-        varmap,
-    ))
+        vars,
+        fixed,
+    })
 }
 
 /// The encoder's tensors under their names without a `bert.` (or `mpnet.`) prefix.
@@ -166,7 +249,11 @@ fn read_weights(weights: &Path) -> Result<HashMap<String, Tensor>> {
         .collect())
 }
 
-fn read_encoder_config(dir: &Path, max_tokens: usize) -> Result<Config> {
+/// Reads an encoder folder's config.json and checks `max_tokens` against its positions.
+///
+/// # Errors
+/// When the file is missing or malformed, or `max_tokens` exceeds the positions.
+pub fn read_encoder_config(dir: &Path, max_tokens: usize) -> Result<Config> {
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| Error::io(format!("reading {}", config_path.display()), e))?;

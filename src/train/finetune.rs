@@ -1,8 +1,10 @@
-//! `--mode finetune`: every encoder weight and the head are trained together.
+//! `--mode finetune`: the encoder's weights (all, or those above `--freeze-layers`) and the
+//! head are trained together.
 //!
 //! The head starts from the linear head fitted on frozen features (linear probing, then
 //! fine-tuning: Kumar et al. 2022, <https://arxiv.org/abs/2202.10054>), so the encoder is not
-//! pulled about by a random head in the first steps. AdamW with linear warm-up and decay,
+//! pulled about by a random head in the first steps; with `train --init` it starts from a
+//! fine-tuned model's encoder and head instead. AdamW with linear warm-up and decay,
 //! global gradient-norm clipping, dropout in the encoder, class-weighted binary cross-entropy,
 //! early stopping on dev macro-F1 after each epoch, thresholds per code on dev. Batches group
 //! utterances of similar length to waste little compute on padding. Checkpoints
@@ -43,7 +45,8 @@ pub struct FinetuneData<'a> {
 
 /// The fine-tuned encoder and head.
 pub struct Finetuned {
-    pub encoder_vars: VarMap,
+    /// Every encoder weight by name (trained and frozen), at the best epoch.
+    pub encoder_tensors: Vec<(String, Tensor)>,
     pub head_vars: VarMap,
     pub best_epoch: usize,
     /// Per-code Platt scaling fitted on dev.
@@ -61,13 +64,14 @@ fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm") || name.starts_with("embeddings."))
 }
 
-/// Whether `--freeze-layers N` keeps a variable at its pre-trained value: the embeddings and
-/// the lowest N transformer layers (none when N is 0).
+/// Whether `--freeze-layers N` keeps an encoder weight at its starting value: the embeddings,
+/// the lowest N transformer layers and, in MPNet, the relative position bias that every layer
+/// shares (training it would change the frozen layers too); nothing when N is 0.
 fn frozen(name: &str, freeze_layers: usize) -> bool {
     if freeze_layers == 0 {
         return false;
     }
-    if name.starts_with("embeddings.") {
+    if name.starts_with("embeddings.") || name.contains("relative_attention_bias") {
         return true;
     }
     name.strip_prefix("encoder.layer.")
@@ -105,6 +109,28 @@ pub struct Checkpointing<'a> {
     pub fingerprint: &'a str,
 }
 
+/// Where fine-tuning starts: the head's pooling and weights and, when continuing a fine-tuned
+/// model, its encoder delta.
+pub struct Start<'a> {
+    pub pooling: Pooling,
+    pub head: Snapshot,
+    pub encoder_delta: Option<&'a Path>,
+}
+
+impl Start<'_> {
+    /// Starts from a linear head fitted on frozen features of the pre-trained encoder.
+    ///
+    /// # Errors
+    /// On tensor failures.
+    pub fn probe(fitted: &FittedHead) -> Result<Self> {
+        Ok(Start {
+            pooling: fitted.spec.pooling,
+            head: snapshot(&fitted.varmap)?,
+            encoder_delta: None,
+        })
+    }
+}
+
 /// Fine-tunes the encoder in `encoder_dir` with a head that starts as `start`.
 ///
 /// # Errors
@@ -112,7 +138,7 @@ pub struct Checkpointing<'a> {
 pub fn run(
     encoder_dir: &Path,
     max_tokens: usize,
-    start: &FittedHead,
+    start: &Start,
     data: &FinetuneData,
     settings: &FinetuneSettings,
     seed: u64,
@@ -124,8 +150,12 @@ pub fn run(
         fingerprint,
     } = *checkpointing;
     let device = Device::Cpu;
-    let pooling = start.spec.pooling;
-    let (encoder, encoder_vars) = load_encoder_trainable(encoder_dir, max_tokens)?;
+    let pooling = start.pooling;
+    let trainable =
+        load_encoder_trainable(encoder_dir, start.encoder_delta, max_tokens, &|name| {
+            frozen(name, settings.freeze_layers)
+        })?;
+    let encoder = &trainable.encoder;
     let head_vars = VarMap::new();
     let features = pooling.features(encoder.encoder.config().hidden_size);
     let head = Head::load(
@@ -134,19 +164,16 @@ pub fn run(
         None,
         data.code_names.len(),
     )?;
-    restore(&head_vars, &snapshot(&start.varmap)?)?;
+    restore(&head_vars, &start.head)?;
 
     let train_ids = encoder.token_ids(data.train_texts)?;
     let dev_ids = encoder.token_ids(data.dev_texts)?;
     let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
-    let mut vars = named_vars(&encoder_vars);
+    // frozen weights are not variables at all (see `load_encoder_trainable`)
+    let mut vars = named_vars(&trainable.vars);
     vars.extend(named_vars(&head_vars));
     let all_vars: HashMap<String, Var> = vars.iter().cloned().collect();
-    let trained: Vec<(String, Var)> = vars
-        .into_iter()
-        .filter(|(name, _)| !frozen(name, settings.freeze_layers))
-        .collect();
-    let mut optimizer = AdamW::new(trained, settings.weight_decay, decays)?;
+    let mut optimizer = AdamW::new(vars, settings.weight_decay, decays)?;
     let steps_per_epoch = train_ids.len().div_ceil(settings.batch_size.max(1));
     let total_steps = steps_per_epoch * settings.epochs;
     let warmup = (total_steps as f64 * settings.warmup_fraction).round() as usize;
@@ -277,7 +304,7 @@ pub fn run(
                 last_checkpoint = Instant::now();
             }
         }
-        let dev_scores = scores(&encoder, &head, &dev_ids, pooling)?;
+        let dev_scores = scores(encoder, &head, &dev_ids, pooling)?;
         let f1 = dev_macro_f1(&dev_scores, data.dev_truth, data.code_names);
         state.history.push(f1);
         tracing::info!(epoch = state.epoch, dev_macro_f1 = f1, "epoch done");
@@ -313,10 +340,10 @@ pub fn run(
     for (name, t) in &best_weights {
         all_vars[name].set(t)?;
     }
-    let dev_scores = scores(&encoder, &head, &dev_ids, pooling)?;
+    let dev_scores = scores(encoder, &head, &dev_ids, pooling)?;
     let calibrated = calibrate::fit(&dev_scores, data.dev_truth, data.code_names);
     Ok(Finetuned {
-        encoder_vars,
+        encoder_tensors: trainable.tensors(),
         head_vars,
         best_epoch: state.best_epoch,
         platt: calibrated.platt,

@@ -110,6 +110,9 @@ pub struct TrainConfig {
     pub finetune: FinetuneSettings,
     /// Continue an interrupted fine-tuning run from its checkpoint.
     pub resume: bool,
+    /// Fine-tune from this fine-tuned model (its encoder delta and head) instead of from the
+    /// pre-trained encoder and a linear probe.
+    pub init: Option<PathBuf>,
     /// How REFI-QDA projects among the inputs become labelled segments.
     pub project: labelled::ProjectOptions,
     /// Repeats of the model card's learning curve (0: none).
@@ -306,6 +309,12 @@ fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> 
         )
         .as_bytes(),
     );
+    if let Some(init) = &config.init {
+        // the starting model's files, not its path: retraining it in place is another start
+        for file in [model::HEAD_WEIGHTS_FILE, model::ENCODER_DELTA_FILE] {
+            hasher.update(std::fs::read(init.join(file)).unwrap_or_default());
+        }
+    }
     for (split, items) in [("train", train), ("dev", dev)] {
         hasher.update(split.as_bytes());
         for item in items {
@@ -319,6 +328,142 @@ fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> 
     hex::encode(hasher.finalize())
 }
 
+/// A fine-tuned model that `train --init` continues from.
+struct InitModel {
+    pooling: Pooling,
+    head: head::Snapshot,
+    delta: PathBuf,
+}
+
+impl InitModel {
+    /// Reads the model in `dir` and checks that training can continue from it: fine-tuned, a
+    /// linear head, the same codes in the same order and the same encoder.
+    fn open(
+        dir: &Path,
+        encoder: &EncoderRef,
+        code_names: &[String],
+        poolings: &[Pooling],
+    ) -> Result<Self> {
+        let model = model::ModelDir::open(dir)?;
+        let bad = |reason: String| Error::Model {
+            path: dir.to_path_buf(),
+            reason: format!("cannot continue training from this model: {reason}"),
+        };
+        if !model.fine_tuned {
+            return Err(bad(format!(
+                "it has no {} (a head-mode model); train it with --mode finetune, or leave out --init",
+                model::ENCODER_DELTA_FILE
+            )));
+        }
+        if model.head.hidden.is_some() {
+            return Err(bad(
+                "its head is an MLP; fine-tuning trains a linear head".into()
+            ));
+        }
+        let theirs = model.codebook.code_names();
+        if theirs != code_names {
+            return Err(bad(format!(
+                "its codes {theirs:?} differ from the codebook's {code_names:?}"
+            )));
+        }
+        if model.encoder.identity() != encoder.identity() {
+            return Err(bad(format!(
+                "its encoder is {}, not {}; leave out --encoder to use the model's",
+                model.encoder.identity(),
+                encoder.identity()
+            )));
+        }
+        if let [asked] = poolings
+            && *asked != model.head.pooling
+        {
+            return Err(bad(format!(
+                "its head reads {:?} pooling, not the {asked:?} that --pooling asks for; drop --pooling",
+                model.head.pooling
+            )));
+        }
+        let head_path = dir.join(model::HEAD_WEIGHTS_FILE);
+        let head = candle_core::safetensors::load(&head_path, &Device::Cpu)?
+            .into_iter()
+            .collect();
+        Ok(InitModel {
+            pooling: model.head.pooling,
+            head,
+            delta: dir.join(model::ENCODER_DELTA_FILE),
+        })
+    }
+
+    fn start(&self) -> finetune::Start<'_> {
+        finetune::Start {
+            pooling: self.pooling,
+            head: self.head.clone(),
+            encoder_delta: Some(&self.delta),
+        }
+    }
+}
+
+/// What training produced, whichever the mode.
+struct Trained {
+    spec: HeadSpec,
+    best_epoch: usize,
+    dev: Report,
+    thresholds: Vec<f32>,
+    platt: Vec<calibrate::Platt>,
+    steps: Option<(usize, f64)>,
+}
+
+/// Targets of the head candidates, beside their features.
+struct HeadTargets<'a> {
+    train_y: &'a Tensor,
+    dev_truth: &'a [Vec<bool>],
+    code_names: &'a [String],
+    pos_weight: &'a Tensor,
+}
+
+/// Fits every head candidate of the mode on frozen features: each pooling and hidden width
+/// in head mode, a linear probe on each pooling to start fine-tuning from.
+fn fit_heads(
+    config: &TrainConfig,
+    train_features: &features::Features,
+    dev_features: &features::Features,
+    targets: &HeadTargets,
+) -> Result<(Vec<FittedHead>, Vec<Candidate>)> {
+    let hiddens = match config.mode {
+        Mode::Head => config.head.hiddens.clone(),
+        Mode::Finetune => vec![None],
+    };
+    let mut fitted = Vec::new();
+    let mut candidates = Vec::new();
+    for &pooling in &config.head.poolings {
+        for &hidden in &hiddens {
+            let spec = HeadSpec { pooling, hidden };
+            let train_x = train_features.matrix(pooling)?;
+            let dev_x = dev_features.matrix(pooling)?;
+            let head_data = HeadData {
+                train_x: &train_x,
+                train_y: targets.train_y,
+                dev_x: &dev_x,
+                dev_truth: targets.dev_truth,
+                code_names: targets.code_names,
+                pos_weight: targets.pos_weight,
+            };
+            let fit = head::fit(spec, &head_data, &config.head, config.seed)?;
+            tracing::info!(
+                head = %spec.describe(),
+                best_epoch = fit.best_epoch,
+                dev_macro_f1 = fit.dev.macro_f1,
+                "head candidate trained"
+            );
+            candidates.push(Candidate {
+                description: spec.describe(),
+                best_epoch: fit.best_epoch,
+                dev_macro_f1: fit.dev.macro_f1,
+            });
+            fitted.push(fit);
+        }
+    }
+    Ok((fitted, candidates))
+}
+
 /// Trains a model and writes a model directory.
 ///
 /// # Errors
@@ -326,6 +471,11 @@ fn fingerprint(config: &TrainConfig, train: &[&Labelled], dev: &[&Labelled]) -> 
 /// missing encoder, a checkpoint from another run, or write failures.
 pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
+    if config.init.is_some() && config.mode != Mode::Finetune {
+        return Err(Error::Usage(
+            "--init continues fine-tuning a model; add --mode finetune".into(),
+        ));
+    }
     let codebook = training_codebook(config.codebook.as_deref(), &config.data)?;
     check_replaceable(&config.out)?;
     // a project's window segments are cut by the encoder's tokenizer, so it is needed first
@@ -408,121 +558,90 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         Some(dir) => dir,
         None => config.encoder.resolve(&config.out, config.offline)?,
     };
-    let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
     let code_names = codebook.code_names();
     let codes = code_names.len();
-    tracing::info!(
-        train = train_items.len(),
-        dev = dev_items.len(),
-        "computing frozen-encoder features of training and dev texts (cached for later runs)"
-    );
+    let init = config
+        .init
+        .as_deref()
+        .map(|dir| InitModel::open(dir, &config.encoder, &code_names, &config.head.poolings))
+        .transpose()?;
     let (train_texts, dev_texts) = (texts_of(&train_items), texts_of(&dev_items));
-    let train_features =
-        features::compute(&encoder, &config.encoder, config.max_tokens, &train_texts)?;
-    let dev_features = features::compute(&encoder, &config.encoder, config.max_tokens, &dev_texts)?;
-    let curve = learning_curve(config, &train_items, &train_features, &loaded, &code_names)?;
     let train_y = targets(&train_items, codes)?;
     let dev_truth: Vec<Vec<bool>> = dev_items.iter().map(|l| l.labels.clone()).collect();
     let pos_weight = positive_weights(&train_items, codes)?;
-
-    let specs: Vec<HeadSpec> = match config.mode {
-        Mode::Head => config
-            .head
-            .poolings
-            .iter()
-            .flat_map(|&pooling| {
-                config
-                    .head
-                    .hiddens
-                    .iter()
-                    .map(move |&hidden| HeadSpec { pooling, hidden })
-            })
-            .collect(),
-        // fine-tuning starts from a linear probe on each pooling; the best on dev is kept
-        Mode::Finetune => config
-            .head
-            .poolings
-            .iter()
-            .map(|&pooling| HeadSpec {
-                pooling,
-                hidden: None,
-            })
-            .collect(),
-    };
-    let mut fitted: Vec<FittedHead> = Vec::new();
-    let mut candidates = Vec::new();
-    for spec in specs {
-        let train_x = train_features.matrix(spec.pooling)?;
-        let dev_x = dev_features.matrix(spec.pooling)?;
-        let head_data = HeadData {
-            train_x: &train_x,
-            train_y: &train_y,
-            dev_x: &dev_x,
-            dev_truth: &dev_truth,
-            code_names: &code_names,
-            pos_weight: &pos_weight,
-        };
-        let fit = head::fit(spec, &head_data, &config.head, config.seed)?;
+    // a continued model needs no probe; frozen features then serve only the learning curve
+    let wants_curve = config.curve_repeats > 0 && train_items.len() >= MIN_CURVE_UNITS;
+    let (mut fitted, candidates, hidden_size, curve) = if init.is_none() || wants_curve {
+        let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
         tracing::info!(
-            head = %spec.describe(),
-            best_epoch = fit.best_epoch,
-            dev_macro_f1 = fit.dev.macro_f1,
-            "head candidate trained"
+            train = train_items.len(),
+            dev = dev_items.len(),
+            "computing frozen-encoder features of training and dev texts (cached for later runs)"
         );
-        candidates.push(Candidate {
-            description: spec.describe(),
-            best_epoch: fit.best_epoch,
-            dev_macro_f1: fit.dev.macro_f1,
-        });
-        fitted.push(fit);
-    }
-    // the first candidate wins ties: candidates are listed simplest first
-    let best_index = (0..fitted.len()).fold(0, |best, i| {
-        if fitted[i].dev.macro_f1 > fitted[best].dev.macro_f1 + 1e-9 {
-            i
+        let train_features =
+            features::compute(&encoder, &config.encoder, config.max_tokens, &train_texts)?;
+        let curve = learning_curve(config, &train_items, &train_features, &loaded, &code_names)?;
+        let (fitted, candidates) = if init.is_none() {
+            let dev_features =
+                features::compute(&encoder, &config.encoder, config.max_tokens, &dev_texts)?;
+            fit_heads(
+                config,
+                &train_features,
+                &dev_features,
+                &HeadTargets {
+                    train_y: &train_y,
+                    dev_truth: &dev_truth,
+                    code_names: &code_names,
+                    pos_weight: &pos_weight,
+                },
+            )?
         } else {
-            best
-        }
+            (Vec::new(), Vec::new())
+        };
+        (
+            fitted,
+            candidates,
+            encoder.encoder.config().hidden_size,
+            curve,
+        )
+    } else {
+        let hidden_size = model::read_encoder_config(&encoder_dir, config.max_tokens)?.hidden_size;
+        (Vec::new(), Vec::new(), hidden_size, None)
+    };
+    // the first candidate wins ties: candidates are listed simplest first
+    let best = (!fitted.is_empty()).then(|| {
+        let best_index = (0..fitted.len()).fold(0, |best, i| {
+            if fitted[i].dev.macro_f1 > fitted[best].dev.macro_f1 + 1e-9 {
+                i
+            } else {
+                best
+            }
+        });
+        fitted.swap_remove(best_index)
     });
-    let best = fitted.swap_remove(best_index);
 
     std::fs::create_dir_all(&staging)
         .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
-    let hidden_size = encoder.encoder.config().hidden_size;
-    let mut summary = TrainSummary {
-        mode: config.mode,
-        train_size: train_items.len(),
-        dev_size: dev_items.len(),
-        head: best.spec.describe(),
-        best_epoch: best.best_epoch,
-        candidates,
-        dev: best.dev.clone(),
-        tests: Vec::new(),
-        dev_precisions: Vec::new(),
-        thresholds: best.thresholds.clone(),
-        platt: best.platt.clone(),
-        steps: None,
-        seconds: 0.0,
-        data_notes,
-        curve,
-    };
-    let head_config = HeadConfig {
-        pooling: best.spec.pooling,
-        normalize: true,
-        input_dim: best.spec.pooling.features(hidden_size),
-        hidden: best.spec.hidden,
-        max_tokens: config.max_tokens,
-    };
-    drop(encoder); // fine-tuning loads its own trainable copy
-    match config.mode {
+    let trained = match config.mode {
         Mode::Head => {
+            let best = best.expect("head mode always fits heads");
             best.varmap.save(staging.join(model::HEAD_WEIGHTS_FILE))?;
-            config
-                .encoder
-                .save(&staging.join(model::ENCODER_REF_FILE))?;
             let _ = std::fs::remove_file(staging.join(model::ENCODER_DELTA_FILE));
+            Trained {
+                spec: best.spec,
+                best_epoch: best.best_epoch,
+                dev: best.dev,
+                thresholds: best.thresholds,
+                platt: best.platt,
+                steps: None,
+            }
         }
         Mode::Finetune => {
+            let start = match (&init, &best) {
+                (Some(init), _) => init.start(),
+                (None, Some(probe)) => finetune::Start::probe(probe)?,
+                (None, None) => unreachable!("heads are fitted when there is no --init"),
+            };
             let finetune_data = finetune::FinetuneData {
                 train_texts: &train_texts,
                 train_y: &train_y,
@@ -534,7 +653,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
             let tuned = finetune::run(
                 &encoder_dir,
                 config.max_tokens,
-                &best,
+                &start,
                 &finetune_data,
                 &config.finetune,
                 config.seed,
@@ -544,24 +663,54 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
                     fingerprint: &fingerprint(config, &train_items, &dev_items),
                 },
             )?;
-            summary.best_epoch = tuned.best_epoch;
-            summary.dev = tuned.dev.clone();
-            summary.thresholds = tuned.thresholds.clone();
-            summary.platt = tuned.platt.clone();
-            summary.steps = Some((tuned.steps, tuned.seconds_per_step));
             tuned
                 .head_vars
                 .save(staging.join(model::HEAD_WEIGHTS_FILE))?;
             model::save_encoder_delta(
                 &encoder_dir,
-                &tuned.encoder_vars,
+                &tuned.encoder_tensors,
                 &staging.join(model::ENCODER_DELTA_FILE),
             )?;
-            config
-                .encoder
-                .save(&staging.join(model::ENCODER_REF_FILE))?;
+            Trained {
+                spec: HeadSpec {
+                    pooling: start.pooling,
+                    hidden: None,
+                },
+                best_epoch: tuned.best_epoch,
+                dev: tuned.dev,
+                thresholds: tuned.thresholds,
+                platt: tuned.platt,
+                steps: Some((tuned.steps, tuned.seconds_per_step)),
+            }
         }
-    }
+    };
+    config
+        .encoder
+        .save(&staging.join(model::ENCODER_REF_FILE))?;
+    let mut summary = TrainSummary {
+        mode: config.mode,
+        train_size: train_items.len(),
+        dev_size: dev_items.len(),
+        head: trained.spec.describe(),
+        best_epoch: trained.best_epoch,
+        candidates,
+        dev: trained.dev,
+        tests: Vec::new(),
+        dev_precisions: Vec::new(),
+        thresholds: trained.thresholds,
+        platt: trained.platt,
+        steps: trained.steps,
+        seconds: 0.0,
+        data_notes,
+        curve,
+    };
+    let head_config = HeadConfig {
+        pooling: trained.spec.pooling,
+        normalize: true,
+        input_dim: trained.spec.pooling.features(hidden_size),
+        hidden: trained.spec.hidden,
+        max_tokens: config.max_tokens,
+    };
     codebook.save(&staging.join(model::CODEBOOK_FILE))?;
     model::write_json(&staging.join(model::HEAD_CONFIG_FILE), &head_config)?;
     let by_code: BTreeMap<&str, f32> = code_names

@@ -339,6 +339,86 @@ fn finetuning_is_reproducible_and_gives_a_usable_model() {
     );
 }
 
+/// The tensors of a model's encoder delta file, by name.
+fn delta_tensors(dir: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(
+        dir.join(discotag::model::ENCODER_DELTA_FILE),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn largest_difference(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    let f32 = candle_core::DType::F32;
+    (a.to_dtype(f32).unwrap() - b.to_dtype(f32).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn a_fine_tuned_model_continues_training_with_its_frozen_layers_kept() {
+    let wd = Workdir::new();
+    finetune(&wd, "first", &["--epochs", "1"])
+        .assert()
+        .success();
+    finetune(
+        &wd,
+        "next",
+        &["--epochs", "1", "--init", "first", "--freeze-layers", "1"],
+    )
+    .assert()
+    .success();
+    let (first, next) = (
+        delta_tensors(&wd.path().join("first")),
+        delta_tensors(&wd.path().join("next")),
+    );
+    // the embeddings and layer 0 stay where the first model left them ...
+    let kept = "encoder.layer.0.attention.self.query.weight";
+    assert!(largest_difference(&first[kept], &next[kept]) < 1e-3);
+    assert!(
+        largest_difference(&first[kept], &first[kept].zeros_like().unwrap()) > 0.0,
+        "the first model changed layer 0, so keeping it is a test"
+    );
+    // ... and layer 1 trained on from there
+    let trained = "encoder.layer.1.attention.self.query.weight";
+    assert!(largest_difference(&first[trained], &next[trained]) > 1e-4);
+    let card = std::fs::read_to_string(wd.path().join("next/MODEL_CARD.md")).unwrap();
+    assert!(card.contains("Started from the fine-tuned model `first`"));
+    assert!(card.contains("lowest 1 layers (kept frozen)"));
+    let test = repo().join("data/labelled/test.jsonl");
+    assert_eq!(eval_json(&wd, Some("next"), &test)["n"], count_lines(&test));
+
+    // what cannot be continued is refused before any training
+    finetune(&wd, "again", &["--init", "nowhere"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nowhere"));
+    wd.command(&[
+        "train", "--data", "x.jsonl", "--out", "y", "--init", "first",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("add --mode finetune"));
+    let mut cmd = finetune(&wd, "from-head", &["--epochs", "1", "--init"]);
+    cmd.arg(tiny_model())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "cannot continue training from this model",
+        ));
+    finetune(&wd, "first", &["--init", "first"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the same folder"));
+}
+
 /// Starts a training run, waits until its first checkpoint is written, kills it (SIGKILL) and
 /// returns the checkpoint's state file.
 fn kill_after_first_checkpoint(mut cmd: Command, out: &Path) -> std::path::PathBuf {
