@@ -158,13 +158,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )
         .into());
     }
-    if let Some(init) = &args.init
-        && std::path::absolute(init).ok() == std::path::absolute(&args.out).ok()
-    {
-        return Err(discotag::Error::Usage(
-            "--init and --out are the same folder; write the continued model to another".into(),
-        )
-        .into());
+    if let Some(init) = &args.init {
+        if !init.is_dir() {
+            return Err(discotag::Error::Usage(format!(
+                "--init: no model folder at {}",
+                init.display()
+            ))
+            .into());
+        }
+        if std::path::absolute(init).ok() == std::path::absolute(&args.out).ok() {
+            return Err(discotag::Error::Usage(
+                "--init and --out are the same folder; write the continued model to another".into(),
+            )
+            .into());
+        }
     }
     let encoder = match (&args.encoder, &args.init) {
         (Some(path), _) => EncoderRef::from_argument(path)?,

@@ -153,14 +153,19 @@ impl candle_nn::var_builder::SimpleBackend for SplitBackend<'_> {
         &self,
         shape: candle_core::Shape,
         name: &str,
-        _: candle_nn::Init,
+        init: candle_nn::Init,
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let tensor = self.get_unchecked(name, dtype, dev)?;
-        if tensor.shape() != &shape {
-            candle_core::bail!("{name}: shape {:?}, expected {shape:?}", tensor.shape());
-        }
+        // candle's own map backend looks the tensor up and checks its shape
+        let tensor = candle_nn::var_builder::SimpleBackend::get(
+            &self.stored,
+            shape,
+            name,
+            init,
+            dtype,
+            dev,
+        )?;
         if (self.keep)(name) {
             self.fixed
                 .lock()
@@ -178,13 +183,7 @@ impl candle_nn::var_builder::SimpleBackend for SplitBackend<'_> {
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let tensor = self.stored.get(name).ok_or_else(|| {
-            candle_core::Error::CannotFindTensor {
-                path: name.to_string(),
-            }
-            .bt()
-        })?;
-        tensor.to_device(dev)?.to_dtype(dtype)
+        candle_nn::var_builder::SimpleBackend::get_unchecked(&self.stored, name, dtype, dev)
     }
 
     fn contains_tensor(&self, name: &str) -> bool {

@@ -571,7 +571,7 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
     let pos_weight = positive_weights(&train_items, codes)?;
     // a continued model needs no probe; frozen features then serve only the learning curve
     let wants_curve = config.curve_repeats > 0 && train_items.len() >= MIN_CURVE_UNITS;
-    let (mut fitted, candidates, hidden_size, curve) = if init.is_none() || wants_curve {
+    let (mut fitted, candidates, curve) = if init.is_none() || wants_curve {
         let encoder = model::load_encoder(&encoder_dir, config.max_tokens)?;
         tracing::info!(
             train = train_items.len(),
@@ -598,16 +598,11 @@ pub fn run(config: &TrainConfig) -> Result<TrainSummary> {
         } else {
             (Vec::new(), Vec::new())
         };
-        (
-            fitted,
-            candidates,
-            encoder.encoder.config().hidden_size,
-            curve,
-        )
+        (fitted, candidates, curve)
     } else {
-        let hidden_size = model::read_encoder_config(&encoder_dir, config.max_tokens)?.hidden_size;
-        (Vec::new(), Vec::new(), hidden_size, None)
+        (Vec::new(), Vec::new(), None)
     };
+    let hidden_size = model::read_encoder_config(&encoder_dir, config.max_tokens)?.hidden_size;
     // the first candidate wins ties: candidates are listed simplest first
     let best = (!fitted.is_empty()).then(|| {
         let best_index = (0..fitted.len()).fold(0, |best, i| {

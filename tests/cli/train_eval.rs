@@ -398,8 +398,8 @@ fn a_fine_tuned_model_continues_training_with_its_frozen_layers_kept() {
     // what cannot be continued is refused before any training
     finetune(&wd, "again", &["--init", "nowhere"])
         .assert()
-        .failure()
-        .stderr(predicate::str::contains("nowhere"));
+        .code(2)
+        .stderr(predicate::str::contains("no model folder at nowhere"));
     wd.command(&[
         "train", "--data", "x.jsonl", "--out", "y", "--init", "first",
     ])
